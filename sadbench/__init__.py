@@ -1,0 +1,20 @@
+"""sadbench: run, compare and track numerical experiments on the gradient flows of neural-network losses."""
+
+from sadbench.errors import PluginError, SadbenchError, UnknownNameError
+from sadbench.hookspecs import hookimpl
+from sadbench.specs import Activation, Detector, Finding, Initialiser, Integrator, Loss, Target
+from sadbench.tableau import ButcherTableau
+from sadbench.rk import ExplicitRungeKutta
+from sadbench.plugins import get_registry
+from sadbench.network import Network
+from sadbench.integrate import integrate
+from sadbench.solution import Solution
+from sadbench.verdict import Verdict
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Activation", "ButcherTableau", "Detector", "ExplicitRungeKutta", "Finding", "Initialiser", "Integrator",
+    "Loss", "Network", "PluginError", "SadbenchError", "Solution", "Target", "UnknownNameError", "Verdict",
+    "get_registry", "hookimpl", "integrate",
+]

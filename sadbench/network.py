@@ -1,0 +1,134 @@
+"""``sadbench.Network``: the architecture, its flat parameter layout, and the loss/gradient entry point."""
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from sadbench.errors import SadbenchError
+from sadbench.kernels import gradient_kernels, loss_grad_ensemble, work_size
+from sadbench.plugins import get_registry
+
+
+@dataclass(frozen=True)
+class Layer:
+    """One affine layer in the flat layout: W (fan_out × fan_in) at ``offset``, then b if ``bias``."""
+
+    fan_in: int
+    fan_out: int
+    bias: bool
+    offset: int
+
+    @property
+    def size(self):
+        return self.fan_out * (self.fan_in + int(self.bias))
+
+
+class Network:
+    """A fully connected network ``widths = [d, h1, ..., k]`` with ``activation`` after every hidden layer
+    and a linear output layer (SCIENCE.md §1)."""
+
+    def __init__(self, widths, activation="tanh", bias=True, registry=None):
+        widths = [int(w) for w in widths]
+        if len(widths) < 2 or min(widths) < 1:
+            raise SadbenchError(f"widths must list at least two positive sizes, got {widths}")
+        self.registry = registry or get_registry()
+        self.widths = tuple(widths)
+        self.activation = self.registry.get("activation", activation)
+        self.bias = bool(bias)
+        layers, offset = [], 0
+        for fan_in, fan_out in zip(widths[:-1], widths[1:]):
+            layers.append(Layer(fan_in, fan_out, self.bias, offset))
+            offset += layers[-1].size
+        self.layers = tuple(layers)
+        self.num_params = offset
+        self._widths_array = np.array(widths, dtype=np.int64)
+
+    def __repr__(self):
+        return f"Network(widths={list(self.widths)}, activation={self.activation.name!r}, bias={self.bias})"
+
+    @property
+    def input_dim(self):
+        return self.widths[0]
+
+    @property
+    def output_dim(self):
+        return self.widths[-1]
+
+    def init(self, seed=0, scheme="xavier_uniform", ensemble=None, **params):
+        """Initial parameters (P,), or (E, P) for ``ensemble=E`` with seeds ``seed, seed+1, ...``."""
+        initialiser = self.registry.get("initialiser", scheme)
+        initialiser.check_params(params)
+
+        def one(s):
+            theta = np.asarray(initialiser.init(self.layers, np.random.default_rng(s), **params), np.float64)
+            if theta.shape != (self.num_params,):
+                raise SadbenchError(
+                    f"initialiser {initialiser.name!r} returned shape {theta.shape}, "
+                    f"expected ({self.num_params},)"
+                )
+            return theta
+
+        if ensemble is None:
+            return one(seed)
+        return np.stack([one(seed + e) for e in range(int(ensemble))])
+
+    def unflatten(self, theta):
+        """The list of ``(W, b)`` views of one parameter vector (``b`` is None without biases)."""
+        theta = np.asarray(theta)
+        out = []
+        for layer in self.layers:
+            n_w = layer.fan_out * layer.fan_in
+            W = theta[layer.offset : layer.offset + n_w].reshape(layer.fan_out, layer.fan_in)
+            b = theta[layer.offset + n_w : layer.offset + layer.size] if layer.bias else None
+            out.append((W, b))
+        return out
+
+    def kernels(self, loss="mse"):
+        return gradient_kernels(self.activation, self.registry.get("loss", loss))
+
+    def check_data(self, X, Y):
+        """Contiguous float64 (n, d) and (n, k) arrays matching the architecture."""
+        X = np.ascontiguousarray(X, dtype=np.float64)
+        Y = np.ascontiguousarray(Y, dtype=np.float64)
+        if Y.ndim == 1:
+            Y = Y[:, None]
+        if X.ndim != 2 or X.shape[1] != self.input_dim:
+            raise SadbenchError(f"X must have shape (n, {self.input_dim}), got {X.shape}")
+        if Y.shape != (X.shape[0], self.output_dim):
+            raise SadbenchError(f"Y must have shape ({X.shape[0]}, {self.output_dim}), got {Y.shape}")
+        return X, Y
+
+    def check_theta(self, theta):
+        """Contiguous float64 (E, P) parameters, and whether the caller passed a single vector."""
+        theta = np.asarray(theta, dtype=np.float64)
+        single = theta.ndim == 1
+        theta = np.ascontiguousarray(np.atleast_2d(theta))
+        if theta.ndim != 2 or theta.shape[1] != self.num_params:
+            raise SadbenchError(
+                f"theta must have shape ({self.num_params},) or (E, {self.num_params}), got {theta.shape}"
+            )
+        return theta, single
+
+    def problem_arrays(self, X, n_members):
+        """The constant part of the kernels' problem tuple and a scratch row per member."""
+        work = np.zeros((n_members, work_size(self.widths, X.shape[0])))
+        return self._widths_array, int(self.bias), work
+
+    def loss_and_grad(self, theta, X, Y, loss="mse"):
+        """L and ∇L for one vector (P,) → (float, (P,)) or an ensemble (E, P) → ((E,), (E, P))."""
+        X, Y = self.check_data(X, Y)
+        thetas, single = self.check_theta(theta)
+        widths, bias, work = self.problem_arrays(X, len(thetas))
+        grads = np.empty_like(thetas)
+        losses = np.empty(len(thetas))
+        loss_grad_ensemble(self.kernels(loss).loss_grad, X, Y, widths, bias, work, thetas, grads, losses)
+        if single:
+            return float(losses[0]), grads[0]
+        return losses, grads
+
+    def forward(self, theta, X):
+        """Network outputs (n, k) for one parameter vector."""
+        X, _ = self.check_data(X, np.zeros((len(X), self.output_dim)))
+        thetas, _ = self.check_theta(theta)
+        widths, bias, work = self.problem_arrays(X, 1)
+        return self.kernels().forward(thetas[0], X, widths, bias, work[0]).copy()

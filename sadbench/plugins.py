@@ -1,0 +1,192 @@
+"""The plugin manager and the registry of everything plugins provide.
+
+Built-in plugins (the modules of ``sadbench_plugins``) are registered first, then third-party packages
+through the ``sadbench`` entry-point group (set ``SADBENCH_DISABLE_PLUGIN_AUTOLOAD=1`` to skip those), then
+local ``.py`` files or folders named by a suite or on the command line. Each hook implementation is called
+once, with a ``register`` callback bound to that plugin, so every error names the plugin at fault.
+"""
+
+import importlib
+import importlib.metadata
+import importlib.util
+import os
+import sys
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+import pluggy
+
+from sadbench import hookspecs
+from sadbench.errors import PluginError, SadbenchError, UnknownNameError
+from sadbench.specs import HOOK_OF_KIND, SPEC_TYPES
+
+BUILTIN_PLUGINS = (
+    "sadbench_plugins.activations",
+    "sadbench_plugins.losses",
+    "sadbench_plugins.targets",
+    "sadbench_plugins.initialisers",
+    "sadbench_plugins.integrators",
+    "sadbench_plugins.detectors",
+)
+ENTRY_POINT_GROUP = "sadbench"
+DISABLE_AUTOLOAD_ENV = "SADBENCH_DISABLE_PLUGIN_AUTOLOAD"
+
+
+@dataclass(frozen=True)
+class Entry:
+    """A registered spec and where it came from."""
+
+    spec: object
+    plugin: str
+    source: str
+
+
+class Registry:
+    """Every registered activation, loss, target, initialiser, integrator and detector, by kind and name."""
+
+    def __init__(self, plugin_manager, sources):
+        self.plugin_manager = plugin_manager
+        self._sources = sources
+        self._entries = {kind: {} for kind in SPEC_TYPES}
+        self.failures = []  # (plugin, message) for plugins that could not be loaded
+
+    def register_from(self, plugin_name, kind):
+        """The ``register`` callback handed to one plugin's hook for one kind."""
+        expected = SPEC_TYPES[kind]
+
+        def register(spec):
+            if not isinstance(spec, expected):
+                raise PluginError(
+                    plugin_name, f"registered a {type(spec).__name__} where a {expected.__name__} is expected"
+                )
+            try:
+                spec.check()
+            except ValueError as exc:
+                raise PluginError(plugin_name, f"{kind} {getattr(spec, 'name', '?')!r}: {exc}") from exc
+            existing = self._entries[kind].get(spec.name)
+            if existing is not None:
+                raise PluginError(
+                    plugin_name,
+                    f"{kind} {spec.name!r} is already registered by plugin {existing.plugin!r}",
+                )
+            self._entries[kind][spec.name] = Entry(spec, plugin_name, self._sources.get(plugin_name, ""))
+
+        return register
+
+    def get(self, kind, name):
+        """The spec registered under ``name``; a spec object passed in is returned as it is."""
+        if isinstance(name, SPEC_TYPES[kind]):
+            return name
+        try:
+            return self._entries[kind][name].spec
+        except (KeyError, TypeError):
+            raise UnknownNameError(kind, name, self._entries[kind]) from None
+
+    def names(self, kind):
+        return sorted(self._entries[kind])
+
+    def entries(self, kind):
+        return [self._entries[kind][name] for name in self.names(kind)]
+
+    def add_commands(self, cli):
+        self.plugin_manager.hook.sadbench_register_commands(cli=cli)
+
+
+def _import_file(path):
+    """Import a plugin from a ``.py`` file under a module name derived from its absolute path."""
+    path = Path(path).resolve()
+    module_name = "sadbench_local_" + "_".join(path.with_suffix("").parts[1:]).replace("-", "_").replace(".", "_")
+    if module_name in sys.modules:
+        return sys.modules[module_name]
+    spec = importlib.util.spec_from_file_location(module_name, path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[module_name] = module
+    try:
+        spec.loader.exec_module(module)
+    except BaseException:
+        del sys.modules[module_name]
+        raise
+    return module
+
+
+def _local_plugin_files(paths):
+    for path in paths:
+        path = Path(path)
+        if path.is_dir():
+            yield from sorted(p for p in path.glob("*.py") if not p.name.startswith("_"))
+        elif path.is_file():
+            yield path
+        else:
+            raise SadbenchError(f"plugin path {str(path)!r} does not exist")
+
+
+def _collect_plugins(pm, paths, sources, failures):
+    for module_name in BUILTIN_PLUGINS:
+        pm.register(importlib.import_module(module_name), name=module_name)
+        sources[module_name] = "sadbench (built-in)"
+    if not os.environ.get(DISABLE_AUTOLOAD_ENV):
+        for ep in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP):
+            if pm.has_plugin(ep.name) or pm.is_blocked(ep.name):
+                continue
+            dist = f"{ep.dist.name} {ep.dist.version}" if ep.dist else "unknown distribution"
+            try:
+                pm.register(ep.load(), name=ep.name)
+            except Exception as exc:
+                failures.append((ep.name, f"failed to import {ep.value!r} ({dist}): {exc!r}"))
+                continue
+            sources[ep.name] = f"entry point {ep.value} ({dist})"
+    for path in _local_plugin_files(paths):
+        name = str(path)
+        if pm.has_plugin(name):
+            continue
+        try:
+            pm.register(_import_file(path), name=name)
+        except Exception as exc:
+            raise PluginError(name, f"failed to import: {exc!r}") from exc
+        sources[name] = f"file {path}"
+
+
+def build_registry(paths=()):
+    """Load every plugin and collect what it registers. Local plugin files that fail raise; a failing
+    entry-point plugin is skipped with a warning (it is also listed in ``registry.failures``)."""
+    pm = pluggy.PluginManager("sadbench")
+    pm.add_hookspecs(hookspecs)
+    sources, failures = {}, []
+    _collect_plugins(pm, paths, sources, failures)
+    try:
+        pm.check_pending()
+    except pluggy.PluginValidationError as exc:
+        raise PluginError(getattr(exc, "plugin_name", "?") or "?", str(exc)) from exc
+    registry = Registry(pm, sources)
+    registry.failures.extend(failures)
+    for kind, hook_name in HOOK_OF_KIND.items():
+        for impl in getattr(pm.hook, hook_name).get_hookimpls():
+            try:
+                impl.function(register=registry.register_from(impl.plugin_name, kind))
+            except PluginError as exc:
+                if impl.plugin_name in sources and sources[impl.plugin_name].startswith("entry point"):
+                    failures.append((impl.plugin_name, str(exc)))
+                    continue
+                raise
+            except Exception as exc:
+                error = PluginError(impl.plugin_name, f"{hook_name} raised {exc!r}")
+                if sources.get(impl.plugin_name, "").startswith("entry point"):
+                    failures.append((impl.plugin_name, str(error)))
+                    continue
+                raise error from exc
+    registry.failures[:] = failures
+    for plugin, message in failures:
+        warnings.warn(f"sadbench: skipped plugin {plugin!r}: {message}", stacklevel=2)
+    return registry
+
+
+_DEFAULT = {}
+
+
+def get_registry(paths=()):
+    """The registry with built-in and installed plugins plus the given local files, built once per set."""
+    key = tuple(sorted(str(Path(p).resolve()) for p in paths))
+    if key not in _DEFAULT:
+        _DEFAULT[key] = build_registry(key)
+    return _DEFAULT[key]

@@ -1,0 +1,276 @@
+"""What a plugin registers: one small frozen dataclass per kind, each able to check itself.
+
+``check()`` is called by the registry at registration time; it raises ``ValueError`` with a message that the
+registry prefixes with the plugin's name, so the user learns which plugin is broken before anything runs.
+"""
+
+import inspect
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import numpy as np
+from numba import types
+from numba.core.registry import CPUDispatcher
+
+from sadbench.errors import SadbenchError
+
+_PROBE_POINTS = np.array([-2.7, -1.3, -0.45, 0.35, 0.9, 2.2])
+
+
+def _compile(fn, what, argtypes, expected):
+    """Compile ``fn`` for ``argtypes``, turning numba's failure into a one-line ValueError."""
+    if not isinstance(fn, CPUDispatcher):
+        raise ValueError(f"{what} must be a numba @njit function, got {type(fn).__name__}")
+    if tuple(argtypes) in fn.signatures:
+        return
+    try:
+        fn.compile(tuple(argtypes))
+    except Exception as exc:  # numba raises many error types; all mean "cannot compile"
+        first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ValueError(f"{what} does not compile for {expected}: {first_line}") from exc
+
+
+def _compile_scalar(fn, what, nargs):
+    _compile(fn, what, (types.float64,) * nargs, "float64")
+
+
+def _check_derivative(fn, dfn, what, args_of):
+    """Compare ``dfn`` with a central difference of ``fn`` at a few probe points."""
+    for x in _PROBE_POINTS:
+        h = 1e-6 * max(1.0, abs(x))
+        numeric = (fn(*args_of(x + h)) - fn(*args_of(x - h))) / (2 * h)
+        exact = dfn(*args_of(x))
+        if not abs(numeric - exact) <= 1e-5 * max(1.0, abs(exact)):
+            raise ValueError(
+                f"{what} disagrees with a finite difference at {x}: {exact!r} vs {numeric!r}"
+            )
+
+
+def _check_name(name):
+    if not isinstance(name, str) or not name.isidentifier():
+        raise ValueError(f"name {name!r} is not a valid identifier")
+
+
+@dataclass(frozen=True)
+class Activation:
+    """An activation σ with its derivatives, all numba-jitted scalar functions.
+
+    ``d2f`` is needed for exact Hessians; ``smooth`` means C² everywhere; ``sad`` means in the SAD class
+    (sublinear, analytic, definable); ``homogeneous`` means positively homogeneous of degree 1.
+    """
+
+    name: str
+    f: Callable
+    df: Callable
+    d2f: Callable | None = None
+    smooth: bool = True
+    sad: bool = False
+    homogeneous: bool = False
+    description: str = ""
+
+    kind = "activation"
+
+    def check(self):
+        _check_name(self.name)
+        if self.df is None:
+            raise ValueError(f"activation {self.name!r} has no derivative df")
+        _compile_scalar(self.f, "f", 1)
+        _compile_scalar(self.df, "df", 1)
+        _check_derivative(self.f, self.df, "df", lambda x: (x,))
+        if self.d2f is not None:
+            _compile_scalar(self.d2f, "d2f", 1)
+            _check_derivative(self.df, self.d2f, "d2f", lambda x: (x,))
+
+
+@dataclass(frozen=True)
+class Loss:
+    """A per-output loss ``value(z, y)`` with jitted derivatives in ``z``; L averages it over points.
+
+    ``labels`` is "real" for regression targets or "sign" for ±1 class labels.
+    """
+
+    name: str
+    value: Callable
+    d1: Callable
+    d2: Callable
+    labels: str = "real"
+    description: str = ""
+
+    kind = "loss"
+
+    def check(self):
+        _check_name(self.name)
+        if self.labels not in ("real", "sign"):
+            raise ValueError(f"labels must be 'real' or 'sign', got {self.labels!r}")
+        for what in ("value", "d1", "d2"):
+            _compile_scalar(getattr(self, what), what, 2)
+        for y in (-1.0, 1.0):
+            _check_derivative(self.value, self.d1, "d1", lambda z: (z, y))
+            _check_derivative(self.d1, self.d2, "d2", lambda z: (z, y))
+
+
+def _keyword_parameters(fn, skip):
+    params = list(inspect.signature(fn).parameters.values())[skip:]
+    if any(p.kind == p.VAR_KEYWORD for p in params):
+        return None  # accepts anything
+    return [p.name for p in params if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
+
+
+class _Parametrised:
+    """Shared check of user-supplied keyword parameters against a builder's signature."""
+
+    _skip = 1
+
+    def parameter_names(self):
+        return _keyword_parameters(self._builder(), self._skip)
+
+    def check_params(self, params):
+        from sadbench.errors import UnknownNameError
+
+        names = self.parameter_names()
+        if names is None:
+            return
+        for key in params:
+            if key not in names:
+                raise UnknownNameError("parameter", key, names, owner=f"{self.kind} {self.name!r}")
+
+
+@dataclass(frozen=True)
+class Target(_Parametrised):
+    """A data set: ``build(rng, **params) -> (X, Y)`` with X (n, d) and Y (n, k), float64."""
+
+    name: str
+    build: Callable
+    description: str = ""
+
+    kind = "target"
+
+    def _builder(self):
+        return self.build
+
+    def check(self):
+        _check_name(self.name)
+        if not callable(self.build):
+            raise ValueError("build must be callable")
+
+    def __call__(self, seed=0, **params):
+        self.check_params(params)
+        X, Y = self.build(np.random.default_rng(seed), **params)
+        X = np.ascontiguousarray(X, dtype=np.float64)
+        Y = np.ascontiguousarray(Y, dtype=np.float64)
+        if Y.ndim == 1:
+            Y = Y[:, None]
+        if X.ndim != 2 or Y.ndim != 2 or len(X) != len(Y):
+            raise SadbenchError(
+                f"target {self.name!r} returned X {X.shape} and Y {Y.shape}; need (n, d) and (n, k)"
+            )
+        return X, Y
+
+
+@dataclass(frozen=True)
+class Initialiser(_Parametrised):
+    """Parameter initialisation: ``init(layers, rng, **params) -> theta`` (flat layout, float64)."""
+
+    name: str
+    init: Callable
+    description: str = ""
+
+    kind = "initialiser"
+    _skip = 2
+
+    def _builder(self):
+        return self.init
+
+    def check(self):
+        _check_name(self.name)
+        if not callable(self.init):
+            raise ValueError("init must be callable")
+
+
+@dataclass(frozen=True)
+class Integrator:
+    """An ODE method for θ' = -∇L(θ), run by sadbench's compiled driver.
+
+    ``attempt`` is compiled with ``@njit(sadbench.signatures.ATTEMPT)``: it tries one step and returns the
+    scaled error (see :mod:`sadbench.signatures`). It receives the problem's ``rhs``, ``hvp`` and
+    ``hessian`` as first-class functions, so it compiles once for every activation and loss. ``params``
+    (a float64 vector) is passed through unchanged; ``work_size(P)`` is the scratch it needs.
+    ``error_order`` (None for fixed-step methods) is the order of the embedded error estimate.
+    """
+
+    name: str
+    order: int
+    attempt: Callable
+    work_size: Callable[[int], int]
+    params: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    error_order: int | None = None
+    stiff: bool = False
+    description: str = ""
+
+    kind = "integrator"
+
+    @property
+    def adaptive(self):
+        return self.error_order is not None
+
+    def check(self):
+        from sadbench.signatures import ATTEMPT
+
+        _check_name(self.name)
+        _compile(self.attempt, "attempt", ATTEMPT.args, "sadbench.signatures.ATTEMPT")
+        if not (isinstance(self.params, np.ndarray) and self.params.dtype == np.float64 and self.params.ndim == 1):
+            raise ValueError("params must be a 1-D float64 numpy array")
+        if not int(self.work_size(10)) >= 0:
+            raise ValueError("work_size(P) must return a non-negative integer")
+
+
+@dataclass(frozen=True)
+class Detector(_Parametrised):
+    """A detector: ``factory(**params)`` builds an object with
+
+    - ``events() -> dict``: terminal thresholds the compiled loop enforces (``stop_norm_above``,
+      ``stop_grad_below``), checked after every accepted step;
+    - ``assess(trace) -> Finding | None``: a judgement read from the saved time series.
+    """
+
+    name: str
+    factory: Callable
+    description: str = ""
+
+    kind = "detector"
+    _skip = 0
+
+    def _builder(self):
+        return self.factory
+
+    def check(self):
+        _check_name(self.name)
+        if not callable(self.factory):
+            raise ValueError("factory must be callable")
+
+    def __call__(self, **params):
+        self.check_params(params)
+        return self.factory(**params)
+
+
+@dataclass(frozen=True)
+class Finding:
+    """What one detector concluded about one trajectory."""
+
+    detector: str
+    label: str  # converged | diverging | directional | failed | undecided | info
+    time: float
+    evidence: dict = field(default_factory=dict)
+    limit_loss: float = float("nan")
+    reason: str = ""
+
+
+SPEC_TYPES = {cls.kind: cls for cls in (Activation, Loss, Target, Initialiser, Integrator, Detector)}
+HOOK_OF_KIND = {
+    "activation": "sadbench_register_activations",
+    "loss": "sadbench_register_losses",
+    "target": "sadbench_register_targets",
+    "initialiser": "sadbench_register_initialisers",
+    "integrator": "sadbench_register_integrators",
+    "detector": "sadbench_register_detectors",
+}
