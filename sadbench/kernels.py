@@ -23,12 +23,33 @@ from sadbench import signatures as sig
 FASTMATH = {"reassoc", "contract", "arcp", "nsz"}
 
 Kernels = namedtuple("Kernels", "loss_grad functions forward activation loss")
+"""``functions`` is the (rhs, hvp, hessian) tuple that integrators receive."""
 
 
 def work_size(widths, n):
-    """Scratch float64s one member needs: pre-activations, activations and two delta buffers."""
+    """Scratch float64s one member needs: for the gradient, pre-activations Z, activations A and two delta
+    buffers; for Hessian products the same again (R-images), and one parameter-sized vector."""
     widths = np.asarray(widths)
-    return int(n * (2 * widths[1:].sum() - widths[-1] + 2 * widths[1:].max()))
+    per_pass = n * (2 * widths[1:].sum() - widths[-1] + 2 * widths[1:].max())
+    max_params = int((widths[1:] * (widths[:-1] + 1)).sum())
+    return int(2 * per_pass + max_params)
+
+
+@njit(cache=True)
+def regions(widths, n):
+    """Offsets into the scratch vector: A, the two δ buffers, R(Z), R(A), the two R(δ) buffers; max width."""
+    n_layers = widths.size - 1
+    z_total = _z_offset(widths, n, n_layers)
+    a_total = z_total - n * widths[n_layers]
+    max_w = 0
+    for l in range(1, n_layers + 1):
+        max_w = max(max_w, widths[l])
+    a_base = z_total
+    d_base = a_base + a_total
+    rz_base = d_base + 2 * n * max_w
+    ra_base = rz_base + z_total
+    rd_base = ra_base + a_total
+    return a_base, d_base, rz_base, ra_base, rd_base, max_w
 
 
 @njit(cache=True)
@@ -54,8 +75,7 @@ def _make_forward(f):
         """Fill the pre-activations Z and activations A of every layer; return the output view (n, k)."""
         n = X.shape[0]
         n_layers = widths.size - 1
-        z_total = _z_offset(widths, n, n_layers)
-        a_base = z_total
+        a_base = _z_offset(widths, n, n_layers)
         p = 0
         for l in range(n_layers):
             fan_in, fan_out = widths[l], widths[l + 1]
@@ -102,13 +122,7 @@ def _make_loss_grad(f, df, loss_value, loss_d1):
         n = X.shape[0]
         n_layers = widths.size - 1
         k = widths[n_layers]
-        z_total = _z_offset(widths, n, n_layers)
-        a_base = z_total
-        d_base = a_base + z_total - n * k
-        max_w = 0
-        for l in range(1, n_layers + 1):
-            max_w = max(max_w, widths[l])
-
+        a_base, d_base, _, _, _, max_w = regions(widths, n)
         out = forward(theta, X, widths, bias, work)
         delta = work[d_base : d_base + n * k].reshape((n, k))
         total = 0.0
@@ -163,25 +177,33 @@ def _make_loss_grad(f, df, loss_value, loss_d1):
     return forward, loss_grad
 
 
+@njit(sig.HVP, cache=True)
+def _no_hvp(prob, theta, v, out):
+    """For activations without σ″: NaN, which second-order methods report as a failure."""
+    out[:] = math.nan
+    return math.nan
+
+
+@njit(sig.HESSIAN, cache=True)
+def _no_hessian(prob, theta, H):
+    H[:, :] = math.nan
+    return math.nan
+
+
 @lru_cache(maxsize=None)
-def _kernels_for(f, df, loss_value, loss_d1):
+def _kernels_for(f, df, d2f, loss_value, loss_d1, loss_d2):
+    from sadbench.second_order import make_second_order
+
     forward, loss_grad = _make_loss_grad(f, df, loss_value, loss_d1)
+    if d2f is None:
+        hvp, hessian = _no_hvp, _no_hessian
+    else:
+        hvp, hessian = make_second_order(forward, f, df, d2f, loss_value, loss_d1, loss_d2)
 
     @njit(sig.RHS, cache=True)
     def rhs(prob, theta, out):
         """The flow's vector field: write -∇L(θ) into ``out``, return L(θ)."""
         return loss_grad(prob, theta, out, -1.0)
-
-    @njit(sig.HVP, cache=True)
-    def hvp(prob, theta, v, out):
-        """Placeholder until exact second derivatives land: NaN, which stiff methods report as a failure."""
-        out[:] = math.nan
-        return math.nan
-
-    @njit(sig.HESSIAN, cache=True)
-    def hessian(prob, theta, H):
-        H[:, :] = math.nan
-        return math.nan
 
     return forward, loss_grad, (rhs, hvp, hessian)
 
@@ -196,5 +218,7 @@ def loss_grad_ensemble(loss_grad, X, Y, widths, bias, work, thetas, grads, losse
 
 def gradient_kernels(activation, loss):
     """Compiled kernels for one activation and loss (specs from :mod:`sadbench.specs`), built once."""
-    forward, loss_grad, functions = _kernels_for(activation.f, activation.df, loss.value, loss.d1)
+    forward, loss_grad, functions = _kernels_for(
+        activation.f, activation.df, activation.d2f, loss.value, loss.d1, loss.d2
+    )
     return Kernels(loss_grad, functions, forward, activation, loss)

@@ -110,10 +110,14 @@ class Loss:
 
 
 def _keyword_parameters(fn, skip):
+    """(names, required names) of ``fn``'s keyword parameters after the first ``skip``; names is None when
+    it takes ``**kwargs``."""
     params = list(inspect.signature(fn).parameters.values())[skip:]
+    named = [p for p in params if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
+    required = [p.name for p in named if p.default is p.empty]
     if any(p.kind == p.VAR_KEYWORD for p in params):
-        return None  # accepts anything
-    return [p.name for p in params if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
+        return None, required
+    return [p.name for p in named], required
 
 
 class _Parametrised:
@@ -122,12 +126,15 @@ class _Parametrised:
     _skip = 1
 
     def parameter_names(self):
-        return _keyword_parameters(self._builder(), self._skip)
+        return _keyword_parameters(self._builder(), self._skip)[0]
 
     def check_params(self, params):
         from sadbench.errors import UnknownNameError
 
-        names = self.parameter_names()
+        names, required = _keyword_parameters(self._builder(), self._skip)
+        missing = [name for name in required if name not in params]
+        if missing:
+            raise SadbenchError(f"{self.kind} {self.name!r} needs parameter(s): {', '.join(missing)}")
         if names is None:
             return
         for key in params:
