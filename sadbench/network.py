@@ -126,6 +126,29 @@ class Network:
             return float(losses[0]), grads[0]
         return losses, grads
 
+    def hvp(self, theta, v, X, Y, loss="mse"):
+        """Exact Hessian-vector product ∇²L(θ)·v for one parameter vector (needs the activation's σ″)."""
+        X, Y = self.check_data(X, Y)
+        prob, thetas = self._single_problem(theta, X, Y)
+        out = np.empty(self.num_params)
+        self.kernels(loss).functions[1](prob, thetas[0], np.ascontiguousarray(v, dtype=np.float64), out)
+        return out
+
+    def hessian(self, theta, X, Y, loss="mse"):
+        """Exact dense Hessian ∇²L(θ), (P, P), for one parameter vector (needs the activation's σ″)."""
+        X, Y = self.check_data(X, Y)
+        prob, thetas = self._single_problem(theta, X, Y)
+        H = np.empty((self.num_params, self.num_params))
+        self.kernels(loss).functions[2](prob, thetas[0], H)
+        return H
+
+    def _single_problem(self, theta, X, Y):
+        thetas, single = self.check_theta(theta)
+        if not single:
+            raise SadbenchError("pass one parameter vector (P,) for Hessians")
+        widths, bias, work = self.problem_arrays(X, 1)
+        return (X, Y, widths, bias, work[0]), thetas
+
     def forward(self, theta, X):
         """Network outputs (n, k) for one parameter vector."""
         X, _ = self.check_data(X, np.zeros((len(X), self.output_dim)))
