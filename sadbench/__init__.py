@@ -10,11 +10,13 @@ from sadbench.network import Network
 from sadbench.integrate import integrate
 from sadbench.solution import Solution
 from sadbench.verdict import Verdict
+from sadbench.suite import SuiteError, load_suite
 
 __version__ = "0.1.0"
 
 __all__ = [
     "Activation", "ButcherTableau", "Detector", "ExplicitRungeKutta", "Finding", "Initialiser", "Integrator",
-    "Loss", "Network", "PluginError", "SadbenchError", "Solution", "Target", "UnknownNameError", "Verdict",
+    "Loss", "Network", "PluginError", "SadbenchError", "Solution", "SuiteError", "Target", "UnknownNameError",
+    "Verdict", "load_suite",
     "get_registry", "hookimpl", "integrate",
 ]

@@ -87,9 +87,10 @@ class Network:
         return gradient_kernels(self.activation, self.registry.get("loss", loss))
 
     def check_data(self, X, Y):
-        """Contiguous float64 (n, d) and (n, k) arrays matching the architecture."""
-        X = np.ascontiguousarray(X, dtype=np.float64)
-        Y = np.ascontiguousarray(Y, dtype=np.float64)
+        """Contiguous, writeable float64 (n, d) and (n, k) arrays matching the architecture (the kernels'
+        signatures take writeable arrays)."""
+        X = np.require(X, np.float64, ["C", "W"])
+        Y = np.require(Y, np.float64, ["C", "W"])
         if Y.ndim == 1:
             Y = Y[:, None]
         if X.ndim != 2 or X.shape[1] != self.input_dim:

@@ -1,0 +1,59 @@
+"""Plain-text tables for the command line: the results of a run, the cases of a suite."""
+
+import json
+
+RESULT_COLUMNS = ("case", "activation", "widths", "target", "loss", "integrator", "seed", "t", "L", "||θ||",
+                  "grad evals", "wall s", "status", "verdict")
+
+
+def render(headers, rows):
+    """Left-aligned text columns with a rule under the header."""
+    cells = [list(map(str, headers))] + [[str(c) for c in row] for row in rows]
+    widths = [max(len(row[i]) for row in cells) for i in range(len(headers))]
+    lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip() for row in cells]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
+def compact(value):
+    """A list on one short line: [1,8,1]."""
+    return json.dumps(value, separators=(",", ":"))
+
+
+def _number(value, spec):
+    return "nan" if value is None else format(value, spec)
+
+
+def result_rows(store, case_ids):
+    """One row per case and seed, in suite order; a failed case shows one 'error' row per seed."""
+    members = {}
+    for row in store.members():
+        members.setdefault(row["case_id"], []).append(row)
+    rows = []
+    for case in store.cases(case_ids):
+        head = [case["label"], case["activation"], compact(case["widths"]), case["target"], case["loss"],
+                case["integrator"]]
+        wall = _number(case["wall_time"], ".2f")
+        if case["error"] is not None:
+            rows += [head + [seed, "", "", "", "", wall, "error", ""] for seed in case["params"]["seeds"]]
+            continue
+        for m in members.get(case["case_id"], []):
+            rows.append(head + [m["seed"], _number(m["t_final"], ".4g"), _number(m["loss_final"], ".3e"),
+                                _number(m["norm_final"], ".4g"), m["n_grad"], wall, m["status"], m["verdict"]])
+    return rows
+
+
+def results_table(store, case_ids):
+    return render(RESULT_COLUMNS, result_rows(store, case_ids))
+
+
+def cases_table(cases):
+    """The expanded cases of a suite, one row each."""
+    rows = []
+    for case in cases:
+        p = case.params
+        rows.append([case.case_id, case.label, p["network"]["activation"], compact(p["network"]["widths"]),
+                     p["target"]["name"], p["loss"], p["integrator"]["name"], format(p["horizon"], "g"),
+                     compact(p["seeds"]), p["expect"] or ""])
+    return render(("case_id", "label", "activation", "widths", "target", "loss", "integrator", "horizon", "seeds",
+                   "expect"), rows)
