@@ -102,13 +102,11 @@ class Network:
     def check_theta(self, theta):
         """Contiguous float64 (E, P) parameters, and whether the caller passed a single vector."""
         theta = np.asarray(theta, dtype=np.float64)
-        single = theta.ndim == 1
-        theta = np.ascontiguousarray(np.atleast_2d(theta))
-        if theta.ndim != 2 or theta.shape[1] != self.num_params:
+        if theta.ndim not in (1, 2) or theta.shape[-1] != self.num_params:
             raise SadbenchError(
                 f"theta must have shape ({self.num_params},) or (E, {self.num_params}), got {theta.shape}"
             )
-        return theta, single
+        return np.require(np.atleast_2d(theta), np.float64, ["C", "W"]), theta.ndim == 1
 
     def problem_arrays(self, X, n_members):
         """The constant part of the kernels' problem tuple and a scratch row per member."""

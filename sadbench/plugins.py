@@ -27,6 +27,7 @@ BUILTIN_PLUGINS = (
     "sadbench_plugins.targets",
     "sadbench_plugins.initialisers",
     "sadbench_plugins.integrators",
+    "sadbench_plugins.stiff_integrators",
     "sadbench_plugins.detectors",
 )
 ENTRY_POINT_GROUP = "sadbench"
@@ -51,8 +52,9 @@ class Registry:
         self._entries = {kind: {} for kind in SPEC_TYPES}
         self.failures = []  # (plugin, message) for plugins that could not be loaded
 
-    def register_from(self, plugin_name, kind):
-        """The ``register`` callback handed to one plugin's hook for one kind."""
+    def register_from(self, plugin_name, kind, staged):
+        """The ``register`` callback handed to one plugin's hook for one kind; it checks each spec and
+        stages it in ``staged`` (committed only once all of the plugin's hooks have succeeded)."""
         expected = SPEC_TYPES[kind]
 
         def register(spec):
@@ -65,14 +67,16 @@ class Registry:
             except ValueError as exc:
                 raise PluginError(plugin_name, f"{kind} {getattr(spec, 'name', '?')!r}: {exc}") from exc
             existing = self._entries[kind].get(spec.name)
-            if existing is not None:
-                raise PluginError(
-                    plugin_name,
-                    f"{kind} {spec.name!r} is already registered by plugin {existing.plugin!r}",
-                )
-            self._entries[kind][spec.name] = Entry(spec, plugin_name, self._sources.get(plugin_name, ""))
+            if existing is not None or any(k == kind and s.name == spec.name for k, s in staged):
+                owner = existing.plugin if existing is not None else plugin_name
+                raise PluginError(plugin_name, f"{kind} {spec.name!r} is already registered by plugin {owner!r}")
+            staged.append((kind, spec))
 
         return register
+
+    def commit(self, plugin_name, staged):
+        for kind, spec in staged:
+            self._entries[kind][spec.name] = Entry(spec, plugin_name, self._sources.get(plugin_name, ""))
 
     def get(self, kind, name):
         """The spec registered under ``name``; a spec object passed in is returned as it is."""
@@ -147,35 +151,59 @@ def _collect_plugins(pm, paths, sources, failures):
         sources[name] = f"file {path}"
 
 
+def _is_installed(sources, plugin_name):
+    return sources.get(plugin_name, "").startswith("entry point")
+
+
+def _check_hook_names(pm, sources, failures):
+    """pluggy's check for misspelt hook names: an installed plugin that fails it is dropped, a local file
+    or built-in raises."""
+    while True:
+        try:
+            pm.check_pending()
+            return
+        except pluggy.PluginValidationError as exc:
+            name = pm.get_name(exc.plugin) or "?"
+            if not _is_installed(sources, name):
+                raise PluginError(name, str(exc)) from exc
+            failures.append((name, str(exc)))
+            pm.unregister(exc.plugin)
+
+
+def _run_hooks(pm, registry, plugin_name):
+    """Call every registration hook of one plugin; return what it registered, or raise PluginError."""
+    staged = []
+    for kind, hook_name in HOOK_OF_KIND.items():
+        for impl in getattr(pm.hook, hook_name).get_hookimpls():
+            if impl.plugin_name != plugin_name:
+                continue
+            try:
+                impl.function(register=registry.register_from(plugin_name, kind, staged))
+            except PluginError:
+                raise
+            except Exception as exc:
+                raise PluginError(plugin_name, f"{hook_name} raised {exc!r}") from exc
+    return staged
+
+
 def build_registry(paths=()):
-    """Load every plugin and collect what it registers. Local plugin files that fail raise; a failing
-    entry-point plugin is skipped with a warning (it is also listed in ``registry.failures``)."""
+    """Load every plugin and collect what it registers. A local plugin file or built-in that fails raises;
+    an installed (entry-point) plugin that fails is skipped whole, with a warning and an entry in
+    ``registry.failures``, and the others still load."""
     pm = pluggy.PluginManager("sadbench")
     pm.add_hookspecs(hookspecs)
     sources, failures = {}, []
     _collect_plugins(pm, paths, sources, failures)
-    try:
-        pm.check_pending()
-    except pluggy.PluginValidationError as exc:
-        raise PluginError(getattr(exc, "plugin_name", "?") or "?", str(exc)) from exc
+    _check_hook_names(pm, sources, failures)
     registry = Registry(pm, sources)
-    registry.failures.extend(failures)
-    for kind, hook_name in HOOK_OF_KIND.items():
-        for impl in getattr(pm.hook, hook_name).get_hookimpls():
-            try:
-                impl.function(register=registry.register_from(impl.plugin_name, kind))
-            except PluginError as exc:
-                if impl.plugin_name in sources and sources[impl.plugin_name].startswith("entry point"):
-                    failures.append((impl.plugin_name, str(exc)))
-                    continue
+    for plugin_name, _ in pm.list_name_plugin():
+        try:
+            registry.commit(plugin_name, _run_hooks(pm, registry, plugin_name))
+        except PluginError as exc:
+            if not _is_installed(sources, plugin_name):
                 raise
-            except Exception as exc:
-                error = PluginError(impl.plugin_name, f"{hook_name} raised {exc!r}")
-                if sources.get(impl.plugin_name, "").startswith("entry point"):
-                    failures.append((impl.plugin_name, str(error)))
-                    continue
-                raise error from exc
-    registry.failures[:] = failures
+            failures.append((plugin_name, str(exc)))
+    registry.failures.extend(failures)
     for plugin, message in failures:
         warnings.warn(f"sadbench: skipped plugin {plugin!r}: {message}", stacklevel=2)
     return registry

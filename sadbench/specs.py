@@ -17,6 +17,13 @@ from sadbench.errors import SadbenchError
 _PROBE_POINTS = np.array([-2.7, -1.3, -0.45, 0.35, 0.9, 2.2])
 
 
+def _cause(exc):
+    """The informative line of a numba error, past its "Failed in nopython mode pipeline" header."""
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    informative = [line for line in lines if not line.startswith(("Failed in", "During:", "File ", "^"))]
+    return (informative or lines or [type(exc).__name__])[0]
+
+
 def _compile(fn, what, argtypes, expected):
     """Compile ``fn`` for ``argtypes``, turning numba's failure into a one-line ValueError."""
     if not isinstance(fn, CPUDispatcher):
@@ -26,8 +33,7 @@ def _compile(fn, what, argtypes, expected):
     try:
         fn.compile(tuple(argtypes))
     except Exception as exc:  # numba raises many error types; all mean "cannot compile"
-        first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise ValueError(f"{what} does not compile for {expected}: {first_line}") from exc
+        raise ValueError(f"{what} does not compile for {expected}: {_cause(exc)}") from exc
 
 
 def _compile_scalar(fn, what, nargs):
@@ -198,11 +204,30 @@ class Initialiser(_Parametrised):
 class Integrator:
     """An ODE method for θ' = -∇L(θ), run by sadbench's compiled driver.
 
-    ``attempt`` is compiled with ``@njit(sadbench.signatures.ATTEMPT)``: it tries one step and returns the
-    scaled error (see :mod:`sadbench.signatures`). It receives the problem's ``rhs``, ``hvp`` and
-    ``hessian`` as first-class functions, so it compiles once for every activation and loss. ``params``
-    (a float64 vector) is passed through unchanged; ``work_size(P)`` is the scratch it needs.
-    ``error_order`` (None for fixed-step methods) is the order of the embedded error estimate.
+    ``attempt`` is compiled with ``@njit(sadbench.signatures.ATTEMPT)``: it tries one step of size h and
+    returns ``(err, n_grad, L_new)`` (see :mod:`sadbench.signatures`). It receives the problem's functions
+    ``(rhs, hvp, hessian)`` as first-class functions, so it compiles once for every activation and loss.
+    ``params`` (a float64 vector) is passed through unchanged; ``work_size(P)`` is the length of the
+    member's own ``work`` vector. ``error_order`` (None for fixed-step methods) is the order of the
+    embedded error estimate.
+
+    **Stiff methods.** The flow's Jacobian is ``-∇²L``, symmetric: ``functions[1](prob, y, v, out)``
+    writes ``∇²L(y)·v`` (about two gradients' cost) and ``functions[2](prob, y, H)`` the dense Hessian into
+    a (P, P) C-contiguous view (about P Hessian-vector products). Set ``second_order=True`` so that
+    ``integrate`` refuses activations without σ″. Everything a method keeps between steps (a Jacobian, its
+    factorisation or eigendecomposition, ages, a history) lives in ``work``, one vector per ensemble
+    member that is kept across calls and stored with a run, so ensembles and resumed runs just work. The
+    driver calls ``attempt`` again at the same ``t`` exactly when the previous attempt was rejected, so a
+    method that remembers the ``t`` of its last attempt in ``work`` knows whether that step was accepted.
+    :mod:`sadbench.jacobian` has the helpers (Hessian, eigendecomposition, solves with ``I + c·∇²L`` for any
+    c in O(P²)); ``tests/test_stiff.py`` registers linearly implicit Euler as a plugin in a dozen lines.
+
+    ``step_control`` is ``"pi"`` (the driver turns ``err`` into the next step with its PI controller) or
+    ``"method"``: the attempt writes its proposed next step size into ``work[0]`` (a variable-order or
+    stability-limited method); the driver still accepts the step iff ``err <= 1`` and clamps the proposal
+    to ``[factor_min, factor_max]`` times the step. ``describe(work)``, if given, turns a member's ``work``
+    into a dict of statistics (Jacobian evaluations, method switches) that ``integrate`` puts in the
+    Solution's ``integrator_stats``.
     """
 
     name: str
@@ -213,6 +238,9 @@ class Integrator:
     error_order: int | None = None
     stiff: bool = False
     description: str = ""
+    step_control: str = "pi"
+    second_order: bool = False
+    describe: Callable | None = None
 
     kind = "integrator"
 
@@ -229,6 +257,12 @@ class Integrator:
             raise ValueError("params must be a 1-D float64 numpy array")
         if not int(self.work_size(10)) >= 0:
             raise ValueError("work_size(P) must return a non-negative integer")
+        if self.step_control not in ("pi", "method"):
+            raise ValueError(f"step_control must be 'pi' or 'method', got {self.step_control!r}")
+        if self.step_control == "method" and not int(self.work_size(10)) >= 1:
+            raise ValueError("step_control='method' needs work[0] for the proposed step: work_size(P) >= 1")
+        if self.describe is not None and not callable(self.describe):
+            raise ValueError("describe must be callable: describe(work) -> dict")
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,40 @@
+"""Shared paths and helpers for the sadbench test suite."""
+
+from pathlib import Path
+
+import numpy as np
+
+import sadbench
+
+TESTS_DIR = Path(__file__).resolve().parent
+PLUGIN_FILE = TESTS_DIR / "plugin_files" / "cubic_plugin.py"
+THIRDPARTY_DIR = TESTS_DIR / "thirdparty"
+
+#: The built-in integrators and their nominal orders (SCIENCE.md / plugins/integrators.py docs).
+BUILTIN_ORDERS = {"euler": 1, "heun": 2, "bosh3": 3, "rk4": 4, "dopri5": 5}
+
+
+def plugin_registry():
+    """Built-in plugins plus the local plugin file (cached by sadbench per set of paths)."""
+    return sadbench.get_registry(paths=[PLUGIN_FILE])
+
+
+def explicit_rk_names(registry):
+    """Integrators defined by a Butcher tableau (built-in and plugin ones alike)."""
+    return [name for name in registry.names("integrator")
+            if isinstance(getattr(registry.get("integrator", name), "tableau", None), sadbench.ButcherTableau)]
+
+
+def builtin_names(registry, kind):
+    """Names registered by sadbench's own plugins."""
+    return sorted(e.spec.name for e in registry.entries(kind) if e.source == "sadbench (built-in)")
+
+
+def sample_data(rng, n, d, k, labels):
+    """X ~ N(0, 1) (n, d); Y real N(0, 1) targets or ±1 labels (n, k)."""
+    X = rng.normal(size=(n, d))
+    if labels == "sign":
+        Y = np.where(rng.random((n, k)) < 0.5, -1.0, 1.0)
+    else:
+        Y = rng.normal(size=(n, k))
+    return X, Y
