@@ -1,58 +1,59 @@
-"""Built-in losses (SCIENCE.md §1): L = (1/n) Σ_i Σ_j loss(z_ij, y_ij)."""
+"""Built-in losses (SCIENCE.md §1): L = (1/n) Σ_i Σ_j loss(z_ij, y_ij).
 
-import math
+Written with :mod:`sadbench.vmath`, so the kernels' loop over the outputs vectorises, and stable for margins
+of either sign (softplus for the logistic loss, σ′ as e/(1+e)²).
+"""
 
 from numba import njit
 
-from sadbench import Loss, hookimpl
-from sadbench_plugins._scalar import logistic, softplus
+from sadbench import Loss, hookimpl, vmath
+from sadbench_plugins._scalar import SCALAR, d_logistic, logistic, softplus
 
 
-@njit(cache=True)
+@njit(**SCALAR)
 def mse(z, y):
     r = z - y
     return r * r
 
 
-@njit(cache=True)
+@njit(**SCALAR)
 def d_mse(z, y):
     return 2.0 * (z - y)
 
 
-@njit(cache=True)
+@njit(**SCALAR)
 def d2_mse(z, y):
     return 2.0
 
 
-@njit(cache=True)
+@njit(**SCALAR)
 def logistic_loss(z, y):
     return softplus(-y * z)
 
 
-@njit(cache=True)
+@njit(**SCALAR)
 def d_logistic_loss(z, y):
     return -y * logistic(-y * z)
 
 
-@njit(cache=True)
+@njit(**SCALAR)
 def d2_logistic_loss(z, y):
-    s = logistic(-y * z)
-    return y * y * s * (1.0 - s)
+    return y * y * d_logistic(-y * z)
 
 
-@njit(cache=True)
+@njit(**SCALAR)
 def exponential(z, y):
-    return math.exp(-y * z)
+    return vmath.exp(-y * z)
 
 
-@njit(cache=True)
+@njit(**SCALAR)
 def d_exponential(z, y):
-    return -y * math.exp(-y * z)
+    return -y * vmath.exp(-y * z)
 
 
-@njit(cache=True)
+@njit(**SCALAR)
 def d2_exponential(z, y):
-    return y * y * math.exp(-y * z)
+    return y * y * vmath.exp(-y * z)
 
 
 @hookimpl

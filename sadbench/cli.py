@@ -1,16 +1,22 @@
-"""The ``sadbench`` command line: ``run``, ``validate``, ``list`` and ``plugins``, plus commands from plugins.
+"""The ``sadbench`` command line: ``run``, ``validate``, ``list``, ``plugins``, ``report`` and ``export``, plus
+commands from plugins.
 
 User errors (:class:`~sadbench.errors.SadbenchError`) print ``error: <message>`` on stderr and exit with
 code 1, without a traceback; anything else is a bug and keeps its traceback.
 """
 
+import sys
+from pathlib import Path
+
 import click
 
 from sadbench.errors import SadbenchError
+from sadbench.executors import Dask, Local
+from sadbench.export import FORMATS as EXPORT_FORMATS, TABLES, export
 from sadbench.plugins import get_registry
-from sadbench.runner import run_suite
+from sadbench.runner import plan, run_suite
 from sadbench.specs import SPEC_TYPES
-from sadbench.store import Store
+from sadbench.store import Store, open_results
 from sadbench.suite import load_suite
 from sadbench.table import cases_table, render, results_table
 
@@ -36,9 +42,19 @@ _plugins = click.option(
     help="A local plugin file or folder, added to the suite's own (repeatable).",
 )
 
+_results_file = click.argument("results", type=click.Path(dir_okay=False))
 
-def _progress(line):
-    click.echo(line, err=True)
+
+def _executor(executor, jobs, scheduler):
+    if executor == "local":
+        if scheduler is not None:
+            raise UserError("--scheduler needs --executor dask")
+        return Local(jobs)
+    return Dask(scheduler, jobs)
+
+
+def _list_option(ctx, param, value):
+    return tuple(part.strip() for part in value.split(",") if part.strip()) if value else ()
 
 
 @click.command("run")
@@ -46,20 +62,28 @@ def _progress(line):
 @click.option("--results", default="results", show_default=True, type=click.Path(file_okay=False),
               help="Folder of the results files (one SQLite file per suite).")
 @_plugins
-@click.option("--rerun", is_flag=True, help="Run cases again even if their results are stored.")
-def run(suite, results, plugins, rerun):
-    """Run every case of SUITE and print one row per case and seed."""
+@click.option("--rerun", is_flag=True, help="Run every case again, even those whose results are stored.")
+@click.option("--retry-failed", is_flag=True, help="Run the cases stored as failed again.")
+@click.option("-j", "--jobs", default=1, show_default=True, type=click.IntRange(min=1),
+              help="Cases run at once (local processes, or LocalCluster workers with --executor dask).")
+@click.option("--executor", type=click.Choice(["local", "dask"]), default="local", show_default=True,
+              help="Where cases run: local processes, or a Dask cluster.")
+@click.option("--scheduler", metavar="ADDRESS",
+              help="Dask scheduler (tcp://host:port); without it --executor dask starts a LocalCluster.")
+def run(suite, results, plugins, rerun, retry_failed, jobs, executor, scheduler):
+    """Run every case of SUITE not yet stored and print one row per case and seed."""
+    chosen = _executor(executor, jobs, scheduler)
     loaded = load_suite(suite, plugins=plugins)
-    report = run_suite(loaded, results, progress=_progress, rerun=rerun)
-    case_ids = [case.case_id for case in loaded.cases]
+    report = run_suite(loaded, results, executor=chosen, rerun=rerun, retry_failed=retry_failed,
+                       progress=sys.stderr)
     with Store(report.path) as store:
-        click.echo(results_table(store, case_ids))
-        failed = [row for row in store.cases(case_ids) if row["error"] is not None]
+        click.echo(results_table(store, report.case_ids))
+        failed = [row for row in store.cases(report.case_ids) if row["error"] is not None]
     for row in failed:
         click.echo(f"case {row['label']!r} failed: {row['error']}")
     click.echo(f"results: {report.path}")
     if failed:
-        raise UserError(f"{len(failed)} of {len(loaded.cases)} cases failed; tracebacks are in {report.path}")
+        raise UserError(f"{len(failed)} of {len(report.case_ids)} cases failed; tracebacks are in {report.path}")
 
 
 @click.command("validate")
@@ -75,8 +99,8 @@ def validate(suite, plugins):
 @_suite
 @_plugins
 def list_cases(suite, plugins):
-    """Print the expanded cases of SUITE."""
-    click.echo(cases_table(load_suite(suite, plugins=plugins).cases))
+    """Print the expanded cases of SUITE with the ids they are stored under."""
+    click.echo(cases_table(plan(load_suite(suite, plugins=plugins))))
 
 
 @click.command("plugins")
@@ -91,10 +115,48 @@ def plugins(plugins):
         click.echo(f"failed plugin {plugin!r}: {message}")
 
 
+@click.command("report")
+@_results_file
+@click.option("--out", type=click.Path(file_okay=False), help="Output folder  [default: reports/<results stem>]")
+@click.option("--format", "formats", default="html,md", show_default=True, callback=_list_option,
+              help="Comma-separated: html, md.")
+@click.option("--axes", callback=_list_option, metavar="A,B",
+              help="Two grid axes for the phase diagram (dotted keys such as network.activation,target.n); "
+                   "default: the two that vary most.")
+@click.option("--divergence-factor", default=2.0, show_default=True, type=click.FloatRange(min=1, min_open=True),
+              help="Time to divergence: the first saved time with ||θ|| > K·||θ(0)||.")
+@click.option("--seed-figures/--no-seed-figures", default=True, show_default=True,
+              help="Add a figure of every seed's trajectory per group (slow for big suites).")
+def report(results, out, formats, axes, divergence_factor, seed_figures):
+    """Write an HTML page and a Markdown file with the tables and figures of RESULTS."""
+    from sadbench.report import write_report  # matplotlib: imported only when a report is asked for
+
+    out = out or f"reports/{Path(results).stem}"
+    for path in write_report(results, out, formats, axes, divergence_factor, seed_figures):
+        click.echo(path)
+
+
+@click.command("export")
+@_results_file
+@click.option("--format", "fmt", type=click.Choice(EXPORT_FORMATS), required=True, help="Output format.")
+@click.option("--table", type=click.Choice(TABLES), default="members", show_default=True,
+              help="members: one row per case and seed (failed cases: one row, no seed); cases; series: one "
+                   "row per saved time.")
+@click.option("--out", type=click.Path(dir_okay=False), help="Output file  [default: stdout]")
+def export_command(results, fmt, table, out):
+    """Export RESULTS as CSV or JSON lines."""
+    with open_results(results) as store:
+        if out is None:
+            export(store, table, fmt, sys.stdout)
+            return
+        with open(out, "w", newline="") as stream:
+            export(store, table, fmt, stream)
+
+
 def build_cli(registry=None):
     """The command group, with the commands that plugins add through ``sadbench_register_commands``."""
     group = _Group(name="sadbench", help="Run, compare and track experiments on neural-network gradient flows.")
-    for command in (run, validate, list_cases, plugins):
+    for command in (run, validate, list_cases, plugins, report, export_command):
         group.add_command(command)
     (registry or get_registry()).add_commands(group)
     return group

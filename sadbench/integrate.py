@@ -1,16 +1,23 @@
-"""``sadbench.integrate``: the gradient flow θ' = -∇L(θ) of a network, for one vector or an ensemble."""
+"""``sadbench.integrate``: the gradient flow θ' = -∇L(θ) of a network, for one vector or an ensemble, and
+``resume``, which continues a run from its stored state as if it had never stopped."""
 
-import time
+import inspect
+import math
 
 import numpy as np
 
 from sadbench import driver
+from sadbench.chunked import RunState, data_digest, run_chunks
 from sadbench.errors import SadbenchError
 from sadbench.schedule import save_times
-from sadbench.solution import Solution
+from sadbench.solution import Probe, Solution
 from sadbench.verdict import combine
 
 DEFAULT_DETECTORS = ("nonfinite", "norm_threshold", "critical_point", "r_product")
+
+#: integrate()'s arguments that define the method; a resumed run keeps the stored values.
+METHOD_OPTIONS = ("loss", "integrator", "dt", "rtol", "atol", "dt_min", "dt_max", "safety", "factor_min",
+                  "factor_max", "save_theta")
 
 
 def resolve_detectors(detectors, registry):
@@ -33,86 +40,229 @@ def resolve_detectors(detectors, registry):
     return instances
 
 
-def _settings(integrator, dt, rtol, atol, dt_min, dt_max, max_steps, safety, factor_min, factor_max, events):
+def _settings(integrator, dt, rtol, atol, dt_min, dt_max, safety, factor_min, factor_max):
     s = np.zeros(driver.SETTINGS_SIZE)
     s[driver.RTOL], s[driver.ATOL] = rtol, atol
     s[driver.DT_MIN_], s[driver.DT_MAX] = dt_min, dt_max
-    s[driver.MAX_STEPS_] = max_steps
     s[driver.FIXED_DT] = dt if dt is not None else 0.0
-    s[driver.STOP_NORM_ABOVE] = min([e["stop_norm_above"] for e in events if "stop_norm_above" in e], default=np.inf)
-    s[driver.STOP_GRAD_BELOW] = max([e["stop_grad_below"] for e in events if "stop_grad_below" in e], default=0.0)
     s[driver.SAFETY], s[driver.FACTOR_MIN], s[driver.FACTOR_MAX] = safety, factor_min, factor_max
     s[driver.ERROR_ORDER] = integrator.error_order or 0
     s[driver.ORDER] = integrator.order
+    s[driver.CONTROL] = 1.0 if integrator.step_control == "method" else 0.0
     return s
 
 
-def integrate(net, theta0, X, Y, *, loss="mse", integrator="dopri5", t_end=1.0, dt=None, rtol=1e-6,
-              atol=1e-9, dt_min=0.0, dt_max=np.inf, max_steps=10_000_000, save="log", save_per_decade=10,
-              t_first=None, detectors="default", safety=0.9, factor_min=0.2, factor_max=10.0):
-    """Integrate the gradient flow of ``loss`` for ``net`` from ``theta0`` (P,) or (E, P) to ``t_end``.
+def _set_run_control(settings, max_steps, events):
+    """The per-call settings: the step budget and the terminal events of this call's detectors."""
+    settings[driver.MAX_STEPS_] = max_steps
+    settings[driver.STOP_NORM_ABOVE] = min([e["stop_norm_above"] for e in events if "stop_norm_above" in e],
+                                           default=np.inf)
+    settings[driver.STOP_GRAD_BELOW] = max([e["stop_grad_below"] for e in events if "stop_grad_below" in e],
+                                           default=0.0)
 
-    Fixed-step integrators need ``dt``; for adaptive ones ``dt`` is the first step (chosen automatically
-    when omitted). ``save`` is "log" (``save_per_decade`` log-spaced times from ``t_first``), "linear" or
-    an array of times, hit exactly. ``detectors`` ("default", a list of names/``{name: params}``, or None)
-    may end members early and yield ``sol.verdict``. Returns a :class:`~sadbench.solution.Solution`.
-    """
-    registry = net.registry
-    method = registry.get("integrator", integrator)
-    loss_spec = registry.get("loss", loss)
+
+def _check_method(method, net, dt):
     if method.adaptive:
         if dt is not None and not dt > 0:
             raise SadbenchError(f"dt must be positive, got {dt}")
     elif dt is None or not dt > 0:
         raise SadbenchError(f"integrator {method.name!r} is fixed-step: give a positive dt")
+    if method.second_order and net.activation.d2f is None:
+        raise SadbenchError(f"integrator {method.name!r} needs second derivatives; activation "
+                            f"{net.activation.name!r} has no d2f")
+
+
+def integrate(net, theta0, X, Y, *, loss="mse", integrator="dopri5", t_end=1.0, dt=None, rtol=1e-6,
+              atol=1e-9, dt_min=0.0, dt_max=np.inf, max_steps=10_000_000, max_wall_time=np.inf, save="log",
+              save_per_decade=10, t_first=None, save_theta=False, detectors="default", safety=0.9,
+              factor_min=0.2, factor_max=10.0):
+    """Integrate the gradient flow of ``loss`` for ``net`` from ``theta0`` (P,) or (E, P) to ``t_end``.
+
+    Fixed-step integrators need ``dt``; for adaptive ones ``dt`` is the first step (chosen automatically
+    when omitted). ``save`` is "log" (``save_per_decade`` log-spaced times from ``t_first``), "linear" or
+    an array of times, hit exactly; ``save_theta`` also keeps θ there (``sol.theta_saved``). ``detectors``
+    ("default", a list of names/``{name: params}``, or None) may end members early and yield
+    ``sol.verdict``. ``max_steps`` (step attempts) and ``max_wall_time`` (seconds) bound this call; a run
+    they end has status "max_steps" or "wall_time" and can be continued. Returns a
+    :class:`~sadbench.solution.Solution`.
+
+    ``theta0`` may also be a Solution or its ``resume_state`` (see :func:`resume`): the run continues to
+    ``t_end`` with its stored method options.
+    """
+    if isinstance(theta0, (Solution, dict)):
+        given = {name: value for name, value in locals().items() if name in METHOD_OPTIONS}
+        _check_resume_options(theta0, given)
+        return resume(theta0, t_end, net=net, X=X, Y=Y, max_steps=max_steps, max_wall_time=max_wall_time,
+                      save=None if isinstance(save, str) else save, detectors=detectors,
+                      integrator=None if isinstance(integrator, str) else integrator)
+    registry = net.registry
+    method = registry.get("integrator", integrator)
+    loss_spec = registry.get("loss", loss)
+    _check_method(method, net, dt)
     X, Y = net.check_data(X, Y)
     thetas, single = net.check_theta(theta0)
-    thetas = thetas.copy()
     n_members, P = thetas.shape
     times = save_times(save, t_end, save_per_decade, t_first, None if method.adaptive else dt)
-    detector_instances = resolve_detectors(detectors, registry)
-
-    kernels = net.kernels(loss_spec)
-    widths, bias, work = net.problem_arrays(X, n_members)
-    settings = _settings(method, dt, rtol, atol, dt_min, dt_max, max_steps, safety, factor_min, factor_max,
-                         [d.events() for _, d in detector_instances])
     states = np.zeros((n_members, driver.STATE_SIZE))
     states[:, driver.ERR_PREV] = 1e-4
     if method.adaptive and dt is not None:
         states[:, driver.H] = dt
-    grads = np.zeros_like(thetas)
-    anchors = np.zeros_like(thetas)
-    method_work = np.zeros((n_members, 2 * P + max(method.work_size(P), 2 * P)))
-    out = np.full((n_members, times.size, len(driver.OBSERVABLES)), np.nan)
-
-    start = time.perf_counter()
-    driver.integrate_ensemble(kernels.functions, method.attempt, X, Y, widths, bias, work, method.params, thetas,
-                              grads, anchors, method_work, times, settings, states, out)
-    wall = time.perf_counter() - start
-
-    status = [driver.STATUS_NAMES[int(s)] for s in states[:, driver.STATUS]]
-    squeeze = (lambda a: a[0]) if single else (lambda a: a)
-    counts = lambda col: squeeze(states[:, col].astype(np.int64))
-    sol = Solution(
-        t=times,
-        **{name: squeeze(out[:, :, q]) for q, name in enumerate(driver.OBSERVABLES) if name not in ("n_grad", "n_steps")},
-        n_grad_saved=squeeze(out[:, :, driver.Q_N_GRAD]),
-        theta=squeeze(thetas), grad=squeeze(-grads),
-        t_final=squeeze(states[:, driver.T]), loss_final=squeeze(states[:, driver.LOSS]),
-        status=status[0] if single else np.array(status),
-        n_steps=counts(driver.N_STEPS), n_rejected=counts(driver.N_REJECTED), n_grad=counts(driver.N_GRAD),
-        wall_time=wall, integrator=method.name,
+    state = RunState(
+        integrator=method.name, loss=loss_spec.name, widths=np.array(net.widths), activation=net.activation.name,
+        bias=net.bias, data=data_digest(X, Y), single=single,
+        schedule=save if isinstance(save, str) else "explicit", per_decade=float(save_per_decade),
+        t_first=math.nan if t_first is None else float(t_first),
+        settings=_settings(method, dt, rtol, atol, dt_min, dt_max, safety, factor_min, factor_max),
+        times=times, out=np.full((n_members, times.size, len(driver.OBSERVABLES)), np.nan),
+        snapshots=np.zeros((n_members, times.size, P) if save_theta else (n_members, 0, 0)),
+        theta0=thetas.copy(), thetas=thetas.copy(), grads=np.zeros_like(thetas), anchors=np.zeros_like(thetas),
+        method_work=np.zeros((n_members, 2 * P + int(method.work_size(P)))), states=states,
     )
+    return _run(net, X, Y, method, loss_spec, state, max_steps, max_wall_time,
+                resolve_detectors(detectors, registry))
+
+
+def resume(source, t_end=None, *, net=None, X=None, Y=None, max_steps=10_000_000, max_wall_time=np.inf,
+           save=None, detectors="default", integrator=None):
+    """Continue a run to ``t_end`` (default: its own horizon, to finish a run that a budget ended).
+
+    ``source`` is a Solution (which remembers its network and data) or its ``resume_state`` dict, possibly
+    saved with ``np.savez(path, **sol.resume_state)`` and loaded with ``dict(np.load(path))`` (then give
+    ``net``, ``X``, ``Y``). Members that ended with "success", "max_steps" or "wall_time" continue from
+    exactly where they stopped (θ, t, step size, controller and method state); the others stay stopped.
+    New save times follow the stored schedule, or ``save`` (an array of times after the last one). The
+    returned Solution holds the whole series, from t = 0, as one uninterrupted run would. ``integrator``
+    is only needed for a run made with an unregistered Integrator object: pass that object again.
+    """
+    if isinstance(source, Solution):
+        if source._context is not None:
+            net = net if net is not None else source._context[0]
+            X = X if X is not None else source._context[1]
+            Y = Y if Y is not None else source._context[2]
+        source = source.resume_state
+    if net is None or X is None or Y is None:
+        raise SadbenchError("resuming a stored state needs net, X and Y")
+    state = RunState.from_dict(source)
+    method = net.registry.get("integrator", state.integrator if integrator is None else integrator)
+    if method.name != state.integrator:
+        raise SadbenchError(f"the stored run used integrator {state.integrator!r}, not {method.name!r}")
+    loss_spec = net.registry.get("loss", state.loss)
+    X, Y = net.check_data(X, Y)
+    state.check_matches(net, X, Y, loss_spec.name)
+    new_times = _continued_times(state, state.times[-1] if t_end is None else float(t_end), save, method)
+    if new_times.size:
+        E, S = state.out.shape[:2]
+        state.times = np.concatenate([state.times, new_times])
+        state.out = np.concatenate([state.out, np.full((E, new_times.size, state.out.shape[2]), np.nan)], axis=1)
+        if state.snapshots.shape[1] > 0:
+            extra = np.zeros((E, new_times.size, state.snapshots.shape[2]))
+            state.snapshots = np.concatenate([state.snapshots, extra], axis=1)
+    status = state.states[:, driver.STATUS]
+    status[np.isin(status, driver.RESUMABLE)] = driver.RUNNING
+    return _run(net, X, Y, method, loss_spec, state, max_steps, max_wall_time,
+                resolve_detectors(detectors, net.registry))
+
+
+def _continued_times(state, t_end, save, method):
+    """Save times after the stored run's last one, up to ``t_end``, on the stored schedule."""
+    last = state.times[-1]
+    if t_end < last:
+        raise SadbenchError(f"t_end {t_end:g} is before the stored run's last save time {last:g}")
+    if t_end == last:
+        return np.zeros(0)
+    dt = None if method.adaptive else state.settings[driver.FIXED_DT]
+    if save is not None:
+        grid = np.asarray(save, dtype=np.float64).ravel()
+        if np.any(np.diff(grid) <= 0) or (grid.size and (grid[0] <= last or grid[-1] > t_end)):
+            raise SadbenchError(f"save times must increase strictly, after {last:g} and up to t_end {t_end:g}")
+    elif state.schedule == "log":
+        t_first = None if math.isnan(state.t_first) else state.t_first
+        grid = save_times("log", t_end, state.per_decade, t_first, dt)
+    elif state.schedule == "linear":
+        spacing = state.times[-1] / int(state.per_decade)
+        grid = last + spacing * np.arange(1, math.ceil((t_end - last) / spacing - 1e-9) + 1)
+    else:
+        raise SadbenchError("the stored run saved at explicit times: give the new ones with save=[...]")
+    grid = grid[grid > last * (1.0 + 1e-9)]
+    grid = grid[grid < t_end * (1.0 - 1e-12)]
+    return np.concatenate([grid, [t_end]])
+
+
+def _check_resume_options(source, given):
+    """A resumed run keeps its method options; refuse one that is passed and differs from the stored one."""
+    state = source.resume_state if isinstance(source, Solution) else source
+    settings = np.asarray(state["settings"])
+    stored = {
+        "loss": str(state["loss"]), "integrator": str(state["integrator"]),
+        "dt": settings[driver.FIXED_DT] or None, "rtol": settings[driver.RTOL], "atol": settings[driver.ATOL],
+        "dt_min": settings[driver.DT_MIN_], "dt_max": settings[driver.DT_MAX], "safety": settings[driver.SAFETY],
+        "factor_min": settings[driver.FACTOR_MIN], "factor_max": settings[driver.FACTOR_MAX],
+        "save_theta": np.asarray(state["snapshots"]).shape[1] > 0,
+    }
+    defaults = inspect.signature(integrate).parameters
+    for name, value in given.items():
+        if not _same(value, defaults[name].default) and not _same(value, stored[name]):
+            raise SadbenchError(f"a resumed run keeps its stored {name} = {stored[name]!r}; got {value!r}")
+
+
+def _same(a, b):
+    if isinstance(a, (str, bool, type(None))) or isinstance(b, (str, bool, type(None))):
+        return a == b or getattr(a, "name", a) == b
+    return float(a) == float(b)
+
+
+def _run(net, X, Y, method, loss_spec, state, max_steps, max_wall_time, detector_instances):
+    """Run the chunk loop on ``state`` and turn the result into a Solution with findings and verdicts."""
+    n_members = state.thetas.shape[0]
+    _set_run_control(state.settings, max_steps, [d.events() for _, d in detector_instances])
+    state.states[:, driver.STEP_BASE] = state.states[:, driver.N_STEPS] + state.states[:, driver.N_REJECTED]
+    kernels = net.kernels(loss_spec)
+    widths, bias, work = net.problem_arrays(X, n_members)
+    probe = Probe(net, X, Y, loss_spec.name)
+    stoppers = [d for _, d in detector_instances if callable(getattr(d, "stop", None))]
+
+    def traces():
+        view = _solution(state, method, 0.0, stats=False)
+        return lambda e: view.member_trace(e, theta0=state.theta0[e], probe=probe)
+
+    wall = run_chunks(state, method, kernels.functions, X, Y, widths, bias, work, max_wall_time, stoppers, traces)
+    sol = _solution(state, method, wall, stats=True)
+    sol.resume_state = state.to_dict()
+    sol._context = (net, X, Y)
     findings = []
     for e in range(n_members):
-        trace = sol.member_trace(e)
+        trace = sol.member_trace(e, theta0=state.theta0[e], probe=probe)
         member = []
         for name, detector in detector_instances:
             finding = detector.assess(trace)
             if finding is not None:
                 member.append(finding)
         findings.append(member)
-    verdicts = [combine(member, float(states[e, driver.T])) for e, member in enumerate(findings)]
-    sol.findings = findings[0] if single else findings
-    sol.verdict = verdicts[0] if single else verdicts
+    verdicts = [combine(member, float(state.states[e, driver.T])) for e, member in enumerate(findings)]
+    sol.findings = findings[0] if state.single else findings
+    sol.verdict = verdicts[0] if state.single else verdicts
     return sol
+
+
+def _solution(state, method, wall, stats):
+    """A Solution viewing the arrays of ``state``; ``stats`` adds the method's ``describe`` of each member."""
+    states, out = state.states, state.out
+    squeeze = (lambda a: a[0]) if state.single else (lambda a: a)
+    status = [driver.STATUS_NAMES[int(s)] for s in states[:, driver.STATUS]]
+    counts = lambda col: squeeze(states[:, col].astype(np.int64))
+    P = state.thetas.shape[1]
+    described = None
+    if stats and method.describe is not None:
+        described = squeeze([method.describe(row[2 * P :]) for row in state.method_work])
+    return Solution(
+        t=state.times,
+        **{name: squeeze(out[:, :, q]) for q, name in enumerate(driver.OBSERVABLES) if name not in ("n_grad", "n_steps")},
+        n_grad_saved=squeeze(out[:, :, driver.Q_N_GRAD]),
+        theta=squeeze(state.thetas), grad=squeeze(-state.grads),
+        t_final=squeeze(states[:, driver.T]), loss_final=squeeze(states[:, driver.LOSS]),
+        status=status[0] if state.single else np.array(status),
+        n_steps=counts(driver.N_STEPS), n_rejected=counts(driver.N_REJECTED), n_grad=counts(driver.N_GRAD),
+        wall_time=wall, integrator=method.name,
+        theta_saved=squeeze(state.snapshots) if state.snapshots.shape[1] > 0 else None,
+        integrator_stats=described,
+    )

@@ -1,9 +1,13 @@
-"""Running a suite: one ensemble integration per case, each result stored the moment it finishes.
+"""Running a suite: cases not yet stored go to an executor, and each result is stored the moment it returns.
 
-A case that raises (a plugin error, a bad target parameter, anything) is stored as failed with its message
-and traceback, and the run goes on; cases already stored without error are skipped unless ``rerun``.
+The parent process is the only writer of the results file; workers (processes, Dask workers) integrate and
+send back a plain :class:`~sadbench.store.CaseRecord`. A case that raises (a plugin error, a bad target
+parameter, anything) comes back as a failed record with its message and traceback, and the run goes on.
+Cases already stored are skipped: finished ones unless ``rerun``, failed ones unless ``retry_failed``.
 """
 
+import os
+import socket
 import time
 import traceback
 from dataclasses import dataclass
@@ -11,31 +15,40 @@ from pathlib import Path
 
 import numpy as np
 
+from sadbench.executors import Local
 from sadbench.integrate import integrate
 from sadbench.network import Network
-from sadbench.solution import Solution
-from sadbench.store import Store
+from sadbench.plugins import get_registry
+from sadbench.progress import Progress
+from sadbench.provenance import local_plugin_files, provenance, result_key
+from sadbench.store import SERIES_COLUMNS, CaseRecord, Store
 
 
 @dataclass(frozen=True)
-class CaseResult:
-    """A finished case: the solution, or the error that stopped it. ``wall_time`` counts integration
-    only (compilation excluded) when it succeeded, everything up to the failure otherwise."""
+class Task:
+    """One case to run, with everything a fresh worker process needs to build its registry and data."""
 
-    case: object
-    solution: Solution | None
-    wall_time: float
-    error: str | None = None
-    traceback: str | None = None
+    case: object  # sadbench.suite.Case: plain data
+    case_id: str  # the store's key (sadbench.provenance.result_key)
+    provenance: dict
+    suite: str
+    plugin_files: tuple
+    base: str  # the suite's folder: target paths are relative to it
+
+    @property
+    def label(self):
+        return self.case.label
 
 
 @dataclass(frozen=True)
 class RunReport:
-    """Where the results went, what ran now and what was already stored."""
+    """Where the results went, what ran now and what was already stored, in suite order."""
 
     path: Path
-    results: list  # CaseResult, for the cases run now
-    skipped: list  # Case, already stored
+    case_ids: list  # every case of the suite
+    results: list  # CaseRecord, for the cases run now, in the order they finished
+    skipped: list  # Task, stored as finished before this run
+    failed_before: list  # Task, stored as failed before this run and not retried
 
 
 def _data(params, registry, base):
@@ -67,49 +80,90 @@ def integrate_case(case, registry, base=Path(".")):
                      detectors=params["detectors"], **options, **_save_options(params["save"]))
 
 
-def run_case(case, registry, base=Path(".")):
+def _verdict_dict(verdict):
+    return {"detector": verdict.detector, "time": verdict.time, "limit_loss": verdict.limit_loss,
+            "evidence": verdict.evidence, "reason": verdict.reason}
+
+
+def _worker():
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def _record(task, solution):
+    members, series = [], {}
+    for e, seed in enumerate(task.case.seeds):
+        verdict = solution.verdict[e]
+        members.append({
+            "seed": seed, "status": str(solution.status[e]), "t_final": float(solution.t_final[e]),
+            "loss_final": float(solution.loss_final[e]), "norm_final": float(solution.norm_final[e]),
+            "grad_norm_final": float(solution.grad_norm_final[e]), "n_grad": int(solution.n_grad[e]),
+            "n_steps": int(solution.n_steps[e]), "n_rejected": int(solution.n_rejected[e]),
+            "verdict": verdict.label, "verdict_json": _verdict_dict(verdict),
+        })
+        trace = solution.member_trace(e)
+        series[seed] = {name: np.asarray(getattr(trace, name), dtype=float).tolist() for name in SERIES_COLUMNS}
+    return CaseRecord(task.case_id, task.suite, task.label, task.case.params, task.provenance, solution.wall_time,
+                      _worker(), members=members, series=series)
+
+
+def failure(task, exc, wall_time, trace=None):
+    """The record of a case that raised ``exc`` (in the worker, or in the executor around it)."""
+    return CaseRecord(task.case_id, task.suite, task.label, task.case.params, task.provenance, wall_time,
+                      _worker(), error=f"{type(exc).__name__}: {exc}",
+                      traceback=trace or "".join(traceback.format_exception(exc)))
+
+
+def execute(task):
+    """Run one task and return its record; never raises for a failing case. Runs in worker processes."""
     start = time.perf_counter()
     try:
-        solution = integrate_case(case, registry, base)
+        solution = integrate_case(task.case, get_registry(task.plugin_files), Path(task.base))
     except Exception as exc:
-        return CaseResult(case, None, time.perf_counter() - start, f"{type(exc).__name__}: {exc}",
-                          traceback.format_exc())
-    return CaseResult(case, solution, solution.wall_time)
+        return failure(task, exc, time.perf_counter() - start)
+    return _record(task, solution)
 
 
-def _summary(result):
-    if result.error is not None:
-        return f"failed: {result.error}"
-    labels = [v.label for v in result.solution.verdict]
-    counts = ", ".join(f"{label} ×{labels.count(label)}" for label in dict.fromkeys(labels))
-    return f"{len(labels)} seeds integrated in {result.wall_time:.2f} s: {counts}"
+def plan(suite):
+    """One task per case of ``suite``, keyed by the content hash of its settings and provenance."""
+    files = local_plugin_files(suite.registry)
+    tasks = []
+    for case in suite.cases:
+        origin = provenance(case.params, suite.registry)
+        tasks.append(Task(case, result_key(case.params, origin), origin, suite.name, files,
+                          str(suite.path.parent.resolve())))
+    return tasks
 
 
 def results_path(suite, results_dir="results"):
     return Path(results_dir) / f"{suite.name}.sqlite"
 
 
-def run_suite(suite, results_dir="results", progress=None, rerun=False):
-    """Run every case of ``suite`` not yet stored (all with ``rerun``) into ``RESULTS_DIR/<name>.sqlite``.
+def run_suite(suite, results_dir="results", *, executor=None, rerun=False, retry_failed=False, progress=None):
+    """Run every case of ``suite`` that is not stored yet into ``RESULTS_DIR/<name>.sqlite``.
 
-    ``progress(line)`` is called as each case starts, finishes or is skipped.
+    ``executor`` defaults to :class:`~sadbench.executors.Local` with one job. ``progress`` is the stream
+    that shows progress (:class:`~sadbench.progress.Progress`: a bar on a terminal, lines otherwise), None
+    for none. Returns a :class:`RunReport`.
     """
-    progress = progress or (lambda line: None)
+    executor = executor or Local()
     path = results_path(suite, results_dir)
-    results, skipped = [], []
+    tasks = plan(suite)
     with Store(path) as store:
-        done = set() if rerun else store.finished_ids()
-        total = len(suite.cases)
-        for i, case in enumerate(suite.cases, 1):
-            head = f"[{i}/{total}] {case.label} ({case.case_id})"
-            if case.case_id in done:
-                skipped.append(case)
-                progress(f"{head}: skipped, already stored (use --rerun to run it again)")
-                continue
-            progress(f"{head}: running {len(case.seeds)} seeds to t = {case.params['horizon']:g}")
-            start = time.perf_counter()
-            result = run_case(case, suite.registry, suite.path.parent)
-            store.save(suite.name, result)
-            results.append(result)
-            progress(f"{head}: {_summary(result)} ({time.perf_counter() - start:.1f} s with setup)")
-    return RunReport(path, results, skipped)
+        stored = {} if rerun else store.outcomes()
+        if retry_failed:
+            stored = {case_id: outcome for case_id, outcome in stored.items() if outcome == "finished"}
+        skipped = [t for t in tasks if stored.get(t.case_id) == "finished"]
+        failed_before = [t for t in tasks if stored.get(t.case_id) == "failed"]
+        todo = [t for t in tasks if t.case_id not in stored]
+        progress = Progress(len(todo), progress)
+        progress.skipped(skipped, failed_before)
+        results = []
+        try:
+            for task, record, exc in executor.map(execute, todo, started=progress.started):
+                record = record if exc is None else failure(task, exc, float("nan"))
+                store.save(record)
+                results.append(record)
+                progress.finished(record)
+        finally:
+            progress.close()
+    return RunReport(path, [t.case_id for t in tasks], results, skipped, failed_before)

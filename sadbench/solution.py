@@ -22,6 +22,8 @@ class Trace:
     t_final: float
     theta: np.ndarray
     grad: np.ndarray
+    theta0: np.ndarray | None = None
+    probe: object = None
 
     @property
     def R(self):
@@ -29,12 +31,32 @@ class Trace:
         return self.norm * self.grad_norm
 
 
+@dataclass(frozen=True)
+class Probe:
+    """The trajectory's loss landscape, for detectors that need more than the saved series (Chatterjee's α
+    over a ball, the smallest Hessian eigenvalue at a limit point)."""
+
+    net: object
+    X: np.ndarray
+    Y: np.ndarray
+    loss: str
+
+    def loss_and_grad(self, theta):
+        return self.net.loss_and_grad(theta, self.X, self.Y, loss=self.loss)
+
+    def hessian(self, theta):
+        return self.net.hessian(theta, self.X, self.Y, loss=self.loss)
+
+
 @dataclass
 class Solution:
     """Saved times ``t`` (S,) and series of shape (S,) for one member or (E, S) for an ensemble.
 
     Members that stopped early (an event, a failure) have NaN after their last saved time; their final
-    state is in ``theta``, ``t_final``, ``status``.
+    state is in ``theta``, ``t_final``, ``status``. ``theta_saved`` is θ at the saved times (S, P) or
+    (E, S, P) when asked for; ``integrator_stats`` the method's own counts (Jacobians, switches), a dict per
+    member. ``resume_state`` is the complete state as numpy arrays (``np.savez(path, **sol.resume_state)``),
+    from which :meth:`resume` continues the run exactly.
     """
 
     t: np.ndarray
@@ -57,6 +79,15 @@ class Solution:
     findings: list = field(default_factory=list)
     verdict: object = None
     resume_state: dict = field(default_factory=dict, repr=False)
+    theta_saved: np.ndarray | None = field(default=None, repr=False)
+    integrator_stats: object = None
+    _context: tuple | None = field(default=None, repr=False, compare=False)
+
+    def resume(self, t_end=None, **options):
+        """Continue this run to ``t_end`` from where it stopped (see :func:`sadbench.integrate.resume`)."""
+        from sadbench.integrate import resume
+
+        return resume(self, t_end, **options)
 
     @property
     def R(self):
@@ -80,7 +111,7 @@ class Solution:
     def ensemble_size(self):
         return 1 if self.theta.ndim == 1 else self.theta.shape[0]
 
-    def member_trace(self, e=0):
+    def member_trace(self, e=0, theta0=None, probe=None):
         """The :class:`Trace` of member ``e`` (saved points up to its stop)."""
         pick = (lambda a: a) if self.theta.ndim == 1 else (lambda a: a[e])
         loss = pick(self.loss)
@@ -90,4 +121,5 @@ class Solution:
             t=self.t[keep], loss=loss[keep], norm=pick(self.norm)[keep], grad_norm=pick(self.grad_norm)[keep],
             align=pick(self.align)[keep], dir_cos=pick(self.dir_cos)[keep], n_grad=pick(self.n_grad_saved)[keep],
             status=status, t_final=float(pick(self.t_final)), theta=pick(self.theta), grad=pick(self.grad),
+            theta0=theta0, probe=probe,
         )

@@ -1,11 +1,17 @@
 """Results of suite runs in one SQLite file per suite: cases, their ensemble members, and saved series.
 
-Each finished case is written in its own transaction (WAL mode), so an interrupted run keeps everything that
-finished. Columns holding JSON (``params``, ``widths``, ``verdict_json``) are decoded when read.
+The file must survive a killed run and several writers. It is in WAL mode, and each finished case is
+written in one ``BEGIN IMMEDIATE`` transaction (its row, its members, its series), so a case is either
+stored whole or not at all, and a SIGKILL loses only the cases still running. Writers wait for each other
+(a busy timeout) instead of failing. A case is keyed by ``case_id``, the content hash of its settings and
+provenance (:mod:`sadbench.provenance`); failed cases are stored too, with their error and traceback.
+Columns holding JSON (``params``, ``provenance``, ``widths``, ``verdict_json``) are decoded when read.
 """
 
 import json
 import sqlite3
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -14,12 +20,14 @@ import numpy as np
 from sadbench import __version__
 from sadbench.errors import SadbenchError
 
+SCHEMA_VERSION = "2"
+BUSY_TIMEOUT_S = 600.0
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT);
 CREATE TABLE IF NOT EXISTS cases (
-    case_id TEXT PRIMARY KEY, suite TEXT, label TEXT, params TEXT, activation TEXT, widths TEXT,
-    target TEXT, loss TEXT, integrator TEXT, expect TEXT, error TEXT, traceback TEXT, wall_time REAL,
-    finished_at TEXT
+    case_id TEXT PRIMARY KEY, suite TEXT, label TEXT, params TEXT, provenance TEXT, activation TEXT,
+    widths TEXT, target TEXT, loss TEXT, integrator TEXT, expect TEXT, n_seeds INTEGER, error TEXT,
+    traceback TEXT, wall_time REAL, worker TEXT, finished_at TEXT
 );
 CREATE TABLE IF NOT EXISTS members (
     case_id TEXT, seed INTEGER, status TEXT, t_final REAL, loss_final REAL, norm_final REAL,
@@ -32,34 +40,90 @@ CREATE TABLE IF NOT EXISTS series (
 );
 CREATE INDEX IF NOT EXISTS series_member ON series (case_id, seed, t);
 """
+CASE_COLUMNS = ("case_id", "suite", "label", "params", "provenance", "activation", "widths", "target", "loss",
+                "integrator", "expect", "n_seeds", "error", "traceback", "wall_time", "worker", "finished_at")
+MEMBER_COLUMNS = ("case_id", "seed", "status", "t_final", "loss_final", "norm_final", "grad_norm_final", "n_grad",
+                  "n_steps", "n_rejected", "verdict", "verdict_json")
 SERIES_COLUMNS = ("t", "loss", "norm", "grad_norm", "align", "dir_cos", "n_grad")
-_JSON_COLUMNS = ("params", "widths", "verdict_json")
+JSON_COLUMNS = ("params", "provenance", "widths", "verdict_json")
+
+
+@dataclass(frozen=True)
+class CaseRecord:
+    """Everything stored for one case, as plain picklable values (it travels back from worker processes).
+
+    ``members`` are dicts with the MEMBER_COLUMNS after ``case_id``; ``series`` maps a seed to a dict of
+    equal-length lists, one per SERIES_COLUMNS entry. A failed case has ``error`` and no members.
+    """
+
+    case_id: str
+    suite: str
+    label: str
+    params: dict
+    provenance: dict
+    wall_time: float
+    worker: str
+    error: str | None = None
+    traceback: str | None = None
+    members: list = field(default_factory=list)
+    series: dict = field(default_factory=dict)
 
 
 def _now():
-    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+    return datetime.now(timezone.utc).isoformat(timespec="microseconds")
+
+
+def _json(value):
+    """JSON that also takes the numpy scalars and arrays a plugin's detector may put in its evidence."""
+    return json.dumps(value, default=lambda o: o.tolist() if hasattr(o, "tolist") else str(o))
 
 
 def _decode(row):
-    return {key: json.loads(row[key]) if key in _JSON_COLUMNS and row[key] is not None else row[key]
+    return {key: json.loads(row[key]) if key in JSON_COLUMNS and row[key] is not None else row[key]
             for key in row.keys()}
 
 
 class Store:
-    """One suite's results file; created with its schema and ``meta`` (version, created_at) on first use."""
+    """One suite's results file, created with its schema and ``meta`` on first use."""
 
     def __init__(self, path):
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self.connection = sqlite3.connect(self.path)
-        self.connection.row_factory = sqlite3.Row
-        self.connection.execute("PRAGMA journal_mode=WAL")
-        with self.connection:
-            self.connection.executescript(SCHEMA)
-            self.connection.executemany(
-                "INSERT OR IGNORE INTO meta VALUES (?, ?)",
-                [("sadbench_version", __version__), ("created_at", _now())],
-            )
+        try:
+            self.connection = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_S, isolation_level=None)
+            self.connection.row_factory = sqlite3.Row
+            self.connection.execute("PRAGMA journal_mode=WAL")
+            self.connection.execute("PRAGMA synchronous=NORMAL")  # with WAL: durable against a killed process
+            with self.transaction():
+                self._initialise()
+        except sqlite3.DatabaseError as exc:
+            raise SadbenchError(f"{self.path}: not a sadbench results file ({exc})") from None
+
+    def _initialise(self):
+        tables = {row[0] for row in self.connection.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+        if tables and "meta" not in tables:
+            raise SadbenchError(f"{self.path}: an SQLite file, but not a sadbench results file")
+        for statement in SCHEMA.split(";"):
+            self.connection.execute(statement)  # not executescript, which would commit the transaction
+        found = self.connection.execute("SELECT value FROM meta WHERE key = 'schema'").fetchone()
+        if found is None and "cases" in tables:
+            found = ("1",)
+        if found is not None and found[0] != SCHEMA_VERSION:
+            raise SadbenchError(f"{self.path}: results file format {found[0]}, this sadbench reads format "
+                                f"{SCHEMA_VERSION}; keep it and write new results elsewhere (--results DIR)")
+        self.connection.executemany("INSERT OR IGNORE INTO meta VALUES (?, ?)", [
+            ("schema", SCHEMA_VERSION), ("sadbench_version", __version__), ("created_at", _now())])
+
+    @contextmanager
+    def transaction(self):
+        """One write transaction that takes the write lock at once (waiting for other writers)."""
+        self.connection.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+        except BaseException:
+            self.connection.execute("ROLLBACK")
+            raise
+        self.connection.execute("COMMIT")
 
     def close(self):
         self.connection.close()
@@ -70,49 +134,39 @@ class Store:
     def __exit__(self, *exc):
         self.close()
 
-    def finished_ids(self):
-        """Case ids stored without an error."""
-        rows = self.connection.execute("SELECT case_id FROM cases WHERE error IS NULL")
-        return {row["case_id"] for row in rows}
+    def outcomes(self):
+        """``case_id -> "finished" | "failed"`` for every stored case."""
+        rows = self.connection.execute("SELECT case_id, error IS NULL FROM cases")
+        return {case_id: "finished" if ok else "failed" for case_id, ok in rows}
 
-    def save(self, suite_name, result):
-        """Store one finished case (replacing any earlier result for it) in a single transaction."""
-        case, params = result.case, result.case.params
-        with self.connection:
+    def save(self, record):
+        """Store one case (replacing any earlier result under its id) in a single transaction."""
+        params = record.params
+        row = (record.case_id, record.suite, record.label, _json(params), _json(record.provenance),
+               params["network"]["activation"], json.dumps(params["network"]["widths"]), params["target"]["name"],
+               params["loss"], params["integrator"]["name"], params["expect"], len(params["seeds"]), record.error,
+               record.traceback, record.wall_time, record.worker, _now())
+        with self.transaction():
             for table in ("cases", "members", "series"):
-                self.connection.execute(f"DELETE FROM {table} WHERE case_id = ?", (case.case_id,))
-            self.connection.execute(
-                "INSERT INTO cases VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (case.case_id, suite_name, case.label, _json(params), params["network"]["activation"],
-                 json.dumps(params["network"]["widths"]), params["target"]["name"], params["loss"],
-                 params["integrator"]["name"], params["expect"], result.error, result.traceback,
-                 result.wall_time, _now()),
-            )
-            if result.solution is not None:
-                self._save_members(case, result.solution)
-
-    def _save_members(self, case, sol):
-        for e, seed in enumerate(case.seeds):
-            verdict = sol.verdict[e]
-            self.connection.execute(
-                "INSERT INTO members VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (case.case_id, seed, str(sol.status[e]), float(sol.t_final[e]), float(sol.loss_final[e]),
-                 float(sol.norm_final[e]), float(sol.grad_norm_final[e]), int(sol.n_grad[e]), int(sol.n_steps[e]),
-                 int(sol.n_rejected[e]), verdict.label, _json(_verdict_dict(verdict))),
-            )
-            trace = sol.member_trace(e)
-            rows = zip(*(np.asarray(getattr(trace, name), dtype=float).tolist() for name in SERIES_COLUMNS))
+                self.connection.execute(f"DELETE FROM {table} WHERE case_id = ?", (record.case_id,))
+            self.connection.execute(f"INSERT INTO cases VALUES ({', '.join('?' * len(CASE_COLUMNS))})", row)
             self.connection.executemany(
-                "INSERT INTO series VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                [(case.case_id, seed, *row) for row in rows],
+                f"INSERT INTO members VALUES ({', '.join('?' * len(MEMBER_COLUMNS))})",
+                [(record.case_id, *(_json(m[c]) if c in JSON_COLUMNS else m[c] for c in MEMBER_COLUMNS[1:]))
+                 for m in record.members],
             )
+            for seed, series in record.series.items():
+                self.connection.executemany(
+                    "INSERT INTO series VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    [(record.case_id, seed, *row) for row in zip(*(series[name] for name in SERIES_COLUMNS))],
+                )
 
     def meta(self):
         return {row["key"]: row["value"] for row in self.connection.execute("SELECT key, value FROM meta")}
 
     def cases(self, case_ids=None):
-        """Case rows as dicts, in the order of ``case_ids`` when given."""
-        rows = {row["case_id"]: _decode(row) for row in self.connection.execute("SELECT * FROM cases")}
+        """Case rows as dicts, in the order of ``case_ids`` when given (ids not stored are left out)."""
+        rows = {row["case_id"]: _decode(row) for row in self.connection.execute("SELECT * FROM cases ORDER BY rowid")}
         if case_ids is None:
             return list(rows.values())
         return [rows[i] for i in case_ids if i in rows]
@@ -132,16 +186,6 @@ class Store:
         ).fetchall()
         table = np.array([tuple(row) for row in rows], dtype=float).reshape(len(rows), len(SERIES_COLUMNS))
         return {name: table[:, q] for q, name in enumerate(SERIES_COLUMNS)}
-
-
-def _json(value):
-    """JSON that also takes the numpy scalars and arrays a plugin's detector may put in its evidence."""
-    return json.dumps(value, default=lambda o: o.tolist() if hasattr(o, "tolist") else str(o))
-
-
-def _verdict_dict(verdict):
-    return {"detector": verdict.detector, "time": verdict.time, "limit_loss": verdict.limit_loss,
-            "evidence": verdict.evidence, "reason": verdict.reason}
 
 
 def open_results(path):

@@ -47,13 +47,20 @@ def results_table(store, case_ids):
     return render(RESULT_COLUMNS, result_rows(store, case_ids))
 
 
-def cases_table(cases):
-    """The expanded cases of a suite, one row each."""
+def _seeds(seeds):
+    """``20 (0-19)`` for a range, else the list."""
+    if seeds == list(range(seeds[0], seeds[0] + len(seeds))) and len(seeds) > 2:
+        return f"{len(seeds)} ({seeds[0]}-{seeds[-1]})"
+    return compact(seeds)
+
+
+def cases_table(tasks):
+    """The expanded cases of a suite (``runner.plan``'s tasks), one row each, with their store ids."""
     rows = []
-    for case in cases:
-        p = case.params
-        rows.append([case.case_id, case.label, p["network"]["activation"], compact(p["network"]["widths"]),
+    for task in tasks:
+        p = task.case.params
+        rows.append([task.case_id, task.label, p["network"]["activation"], compact(p["network"]["widths"]),
                      p["target"]["name"], p["loss"], p["integrator"]["name"], format(p["horizon"], "g"),
-                     compact(p["seeds"]), p["expect"] or ""])
+                     _seeds(p["seeds"]), p["expect"] or ""])
     return render(("case_id", "label", "activation", "widths", "target", "loss", "integrator", "horizon", "seeds",
                    "expect"), rows)

@@ -8,7 +8,7 @@ from click.testing import CliRunner
 
 import sadbench
 from sadbench.cli import build_cli
-from sadbench.runner import integrate_case
+from sadbench.runner import integrate_case, plan
 from sadbench.store import open_results
 from sadbench.suite import load_suite
 
@@ -44,9 +44,10 @@ def test_stored_final_values_equal_the_solution(tiny_run):
     results, _ = tiny_run
     suite = load_suite(TINY)
     with open_results(results / "tiny.sqlite") as store:
-        for case in suite.cases:
+        for task in plan(suite):
+            case = task.case
             sol = integrate_case(case, suite.registry, TINY.parent)
-            members = store.members(case.case_id)
+            members = store.members(task.case_id)
             assert [m["seed"] for m in members] == case.seeds
             for e, member in enumerate(members):
                 assert member["t_final"] == sol.t_final[e]
@@ -54,7 +55,7 @@ def test_stored_final_values_equal_the_solution(tiny_run):
                 assert member["norm_final"] == sol.norm_final[e]
                 assert member["n_grad"] == sol.n_grad[e]
                 assert member["verdict"] == sol.verdict[e].label
-                np.testing.assert_array_equal(store.series(case.case_id, case.seeds[e])["loss"],
+                np.testing.assert_array_equal(store.series(task.case_id, case.seeds[e])["loss"],
                                               sol.member_trace(e).loss)
 
 
@@ -62,8 +63,9 @@ def test_rerun_skips_stored_cases_unless_asked(tiny_run):
     results, _ = tiny_run
     again = invoke("run", TINY, "--results", results)
     assert again.exit_code == 0
-    assert again.stderr.count("skipped, already stored") == 2
-    forced = invoke("run", TINY, "--results", results, "--rerun")
+    assert again.stderr == "skipped 2 cases already stored (--rerun runs them again)\n"
+    assert again.stdout.splitlines()[2:-1] == tiny_run[1].stdout.splitlines()[2:-1]
+    forced = invoke("run", TINY, "--results", results, "--rerun", "--jobs", "1")
     assert "skipped" not in forced.stderr and forced.stderr.count("seeds integrated") == 2
 
 
@@ -84,7 +86,9 @@ def test_validate_and_list(tmp_path):
     assert result.stdout == f"{TINY}: ok; cases: 2; runs (cases × seeds): 4\n"
     listing = invoke("list", TINY).stdout.splitlines()
     assert listing[0].split()[:3] == ["case_id", "label", "activation"]
-    assert [line.split()[1] for line in listing[2:]] == ["toy", "line"]
+    rows = [line.split() for line in listing[2:]]
+    assert [row[1] for row in rows] == ["toy", "line"]
+    assert [row[0] for row in rows] == [task.case_id for task in plan(load_suite(TINY))]  # the stored ids
 
 
 def test_plugins_lists_names_with_their_source():
@@ -125,11 +129,16 @@ def test_plugins_add_commands():
     assert result.exit_code == 0 and result.stdout == "ramp: y = slope·x\n"
 
 
-def test_a_failed_case_is_reported_and_exits_1(tmp_path):
+def test_a_failed_case_is_reported_exits_1_and_is_retried_on_request(tmp_path):
     result = invoke("run", SUITES / "one_broken.yaml", "--results", tmp_path)
     assert result.exit_code == 1
     assert "case 'broken' failed: RuntimeError: this target is broken on purpose" in result.stdout
-    assert result.stderr.endswith(
-        f"error: 1 of 3 cases failed; tracebacks are in {tmp_path / 'one_broken.sqlite'}\n"
-    )
+    error = f"error: 1 of 3 cases failed; tracebacks are in {tmp_path / 'one_broken.sqlite'}\n"
+    assert result.stderr.endswith(error)
     assert "Traceback" not in result.output
+    again = invoke("run", SUITES / "one_broken.yaml", "--results", tmp_path)
+    assert again.exit_code == 1 and again.stderr == (
+        "skipped 2 cases already stored (--rerun runs them again)\n"
+        "skipped 1 failed cases stored earlier (--retry-failed runs them again): 'broken'\n" + error)
+    retried = invoke("run", SUITES / "one_broken.yaml", "--results", tmp_path, "--retry-failed")
+    assert retried.exit_code == 1 and "[1/1] broken" in retried.stderr and "failed cases stored" not in retried.stderr

@@ -1,0 +1,216 @@
+"""µs per gradient evaluation, one member and per member of an ensemble, against the matrix-product roofline.
+
+Everything is timed inside a compiled loop that calls the problem's ``rhs`` through the same first-class
+function type the driver uses (``sadbench.signatures.RHS``), so neither Python nor thread launches are
+counted per gradient:
+
+- ``euler``: one gradient per step plus an O(P) update (µs per gradient);
+- ``rk4``: classical Runge–Kutta, four gradients per step (µs per member-step, as in issue 5).
+
+The floating-point operations per gradient are counted from the architecture (matrix products of the
+forward pass, the weight gradients and the δ propagation, plus bias, σ′ and loss terms; the activation's own
+evaluation is not counted) and compared with a numpy float64 matrix product on the same threads.
+
+    python benchmarks/gradient_speed.py --activation gelu --widths 1 16 16 1 --points 64 --ensemble 1024
+    python benchmarks/gradient_speed.py --compile-times          # seconds to build each activation × loss
+    python benchmarks/gradient_speed.py --hessian --widths 1 10 20 10 1 --points 64
+
+Other processes may load the machine: every figure is the best of ``--repeats`` runs.
+"""
+
+import argparse
+import subprocess
+import sys
+import time
+
+import numpy as np
+from numba import get_num_threads, njit, prange, types
+
+import sadbench
+from sadbench import signatures as sig
+
+RHS_FN = types.FunctionType(sig.RHS)
+LOOP = types.void(RHS_FN, sig.MATRIX, sig.MATRIX, types.int64[::1], types.int64, sig.MATRIX, sig.MATRIX,
+                  sig.MATRIX, sig.MATRIX, types.int64, types.float64)
+
+
+@njit(LOOP, parallel=True)
+def euler_loop(rhs, X, Y, widths, bias, work, thetas, grads, scratch, steps, dt):
+    for e in prange(thetas.shape[0]):
+        prob = (X, Y, widths, bias, work[e])
+        theta, g = thetas[e], grads[e]
+        for _ in range(steps):
+            rhs(prob, theta, g)
+            for p in range(theta.size):
+                theta[p] += dt * g[p]
+
+
+@njit(LOOP, parallel=True)
+def rk4_loop(rhs, X, Y, widths, bias, work, thetas, grads, scratch, steps, dt):
+    for e in prange(thetas.shape[0]):
+        prob = (X, Y, widths, bias, work[e])
+        y, k = thetas[e], grads[e]
+        P = y.size
+        acc = scratch[e, :P]
+        stage = scratch[e, P:]
+        for _ in range(steps):
+            rhs(prob, y, k)
+            for p in range(P):
+                acc[p] = k[p]
+                stage[p] = y[p] + 0.5 * dt * k[p]
+            rhs(prob, stage, k)
+            for p in range(P):
+                acc[p] += 2.0 * k[p]
+                stage[p] = y[p] + 0.5 * dt * k[p]
+            rhs(prob, stage, k)
+            for p in range(P):
+                acc[p] += 2.0 * k[p]
+                stage[p] = y[p] + dt * k[p]
+            rhs(prob, stage, k)
+            for p in range(P):
+                y[p] += dt / 6.0 * (acc[p] + k[p])
+
+
+def gradient_flops(widths, n):
+    """Floating-point operations of one gradient (the activation's own evaluation not counted)."""
+    w = np.asarray(widths)
+    products = 2 * n * int((w[:-1] * w[1:]).sum())  # forward
+    products += 2 * n * int((w[:-1] * w[1:]).sum())  # weight gradients
+    products += 2 * n * int((w[1:-1] * w[2:]).sum())  # δ propagation (not into the input layer)
+    elementwise = 2 * n * int(w[1:].sum()) + n * int(w[1:-1].sum()) + 3 * n * int(w[-1])
+    return products + elementwise
+
+
+def matmul_gflops(size=2048, repeats=5):
+    a = np.random.default_rng(0).standard_normal((size, size))
+    b = np.random.default_rng(1).standard_normal((size, size))
+    a @ b
+    return 2 * size**3 / best_of(lambda: a @ b, repeats) / 1e9
+
+
+def best_of(fn, repeats):
+    """Best wall-clock seconds of ``repeats`` calls."""
+    return best_wall_cpu(fn, repeats)[0]
+
+
+def best_wall_cpu(fn, repeats):
+    """Best wall-clock and best CPU seconds (summed over threads: robust to other processes' load)."""
+    wall = cpu = np.inf
+    for _ in range(repeats):
+        start, start_cpu = time.perf_counter(), time.process_time()
+        fn()
+        wall = min(wall, time.perf_counter() - start)
+        cpu = min(cpu, time.process_time() - start_cpu)
+    return wall, cpu
+
+
+def problem(args):
+    net = sadbench.Network(args.widths, activation=args.activation)
+    X = np.linspace(-1, 1, args.points)[:, None].repeat(args.widths[0], axis=1)
+    Y = (X[:, :1] ** 2).repeat(args.widths[-1], axis=1)
+    if sadbench.get_registry().get("loss", args.loss).labels == "sign":
+        Y = np.where(Y > 0.3, 1.0, -1.0)
+    return net, X, Y
+
+
+def time_kernels(args):
+    net, X, Y = problem(args)
+    start = time.perf_counter()
+    kernels = net.kernels(args.loss)
+    print(f"{args.activation} × {args.loss}, widths {args.widths}, n = {args.points}, P = {net.num_params}, "
+          f"{get_num_threads()} threads")
+    print(f"build kernels (compile): {time.perf_counter() - start:.2f} s")
+    rhs = kernels.functions[0]
+    flops = gradient_flops(args.widths, args.points)
+    roofline = matmul_gflops()
+    if args.skip_single:
+        args.steps_single = 0
+    print(f"flops per gradient: {flops}; numpy float64 matmul: {roofline:.1f} GFLOP/s")
+    for members, steps in ((1, args.steps_single), (args.ensemble, args.steps_ensemble)):
+        if steps == 0:
+            continue
+        thetas0 = net.init(seed=0, ensemble=members)
+        widths, bias, work = net.problem_arrays(X, members)
+        for name, loop, per_step in (("euler", euler_loop, 1), ("rk4", rk4_loop, 4)):
+            thetas = thetas0.copy()
+            grads = np.zeros_like(thetas)
+            scratch = np.zeros((members, 2 * net.num_params))
+
+            def run():
+                thetas[:] = thetas0
+                loop(rhs, X, Y, widths, bias, work, thetas, grads, scratch, steps, 1e-3)
+
+            run()
+            wall, cpu = best_wall_cpu(run, args.repeats)
+            seconds = wall / steps / members
+            gflops = per_step * flops / seconds / 1e9
+            what = "gradient" if per_step == 1 else "RK4 step"
+            print(f"E = {members:5d} {name:5s}: {seconds * 1e6:8.2f} µs per {what} per member, {gflops:6.1f} GFLOP/s "
+                  f"({100 * gflops / roofline:4.1f}% of matmul); CPU {cpu / steps / members * 1e6:8.2f} µs")
+
+
+def time_hessian(args):
+    net, X, Y = problem(args)
+    kernels = net.kernels(args.loss)
+    theta = net.init(seed=0)
+    _, hvp, hessian = kernels.functions
+    widths, bias, work = net.problem_arrays(X, 1)
+    prob = (X, np.ascontiguousarray(Y), widths, bias, work[0])
+    H = np.empty((net.num_params, net.num_params))
+    v = np.random.default_rng(0).standard_normal(net.num_params)
+    out = np.empty(net.num_params)
+    hvp(prob, theta, v, out)
+    hessian(prob, theta, H)
+    t_hvp = best_of(lambda: [hvp(prob, theta, v, out) for _ in range(100)], args.repeats) / 100
+    t_h = best_of(lambda: hessian(prob, theta, H), args.repeats)
+    print(f"{args.activation} × {args.loss}, widths {args.widths}, n = {args.points}, P = {net.num_params}")
+    print(f"hvp: {t_hvp * 1e6:.1f} µs; dense Hessian: {t_h * 1e3:.2f} ms")
+
+
+COMPILE_SNIPPET = """
+import time, sadbench
+net = sadbench.Network([2, 3, 1], activation={a!r})
+start = time.perf_counter()
+net.kernels({l!r})
+print(time.perf_counter() - start)
+"""
+
+
+def compile_times(args):
+    """Seconds to build the kernels of each activation × loss, each in a fresh process (import excluded)."""
+    registry = sadbench.get_registry()
+    activations = args.compile_activations or [e.spec.name for e in registry.entries("activation")]
+    losses = args.compile_losses or [e.spec.name for e in registry.entries("loss")]
+    for a in activations:
+        for l in losses:
+            out = subprocess.run([sys.executable, "-c", COMPILE_SNIPPET.format(a=a, l=l)], capture_output=True,
+                                 text=True, check=True)
+            print(f"{a:12s} {l:12s} {float(out.stdout.strip().splitlines()[-1]):6.2f} s")
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--activation", default="gelu")
+    parser.add_argument("--loss", default="mse")
+    parser.add_argument("--widths", type=int, nargs="+", default=[1, 16, 16, 1])
+    parser.add_argument("--points", type=int, default=64)
+    parser.add_argument("--ensemble", type=int, default=1024)
+    parser.add_argument("--steps-single", type=int, default=20000)
+    parser.add_argument("--steps-ensemble", type=int, default=50)
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--skip-single", action="store_true", help="only the ensemble")
+    parser.add_argument("--hessian", action="store_true", help="time hvp and the dense Hessian instead")
+    parser.add_argument("--compile-times", action="store_true", help="time kernel builds in fresh processes")
+    parser.add_argument("--compile-activations", nargs="*")
+    parser.add_argument("--compile-losses", nargs="*")
+    args = parser.parse_args()
+    if args.compile_times:
+        compile_times(args)
+    elif args.hessian:
+        time_hessian(args)
+    else:
+        time_kernels(args)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,107 @@
+"""Where cases run: in this process, in a pool of local processes, or on a Dask cluster.
+
+An executor's ``map(fn, tasks, started)`` runs ``fn(task)`` for every task and yields
+``(task, result, exception)`` as each finishes, in completion order, so the caller can store results the
+moment they exist. ``fn`` and the tasks must be picklable (workers are fresh processes); every worker
+builds its own registry and compiles (or loads from numba's cache) its own kernels.
+"""
+
+import os
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
+import multiprocessing
+
+from sadbench.errors import SadbenchError
+
+_CONNECT_TIMEOUT_S = 20
+
+
+def _never(task):
+    pass
+
+
+def _worker_threads(threads):
+    """Split the cores between the workers: numba's threads run one case's ensemble in parallel."""
+    import numba
+
+    numba.set_num_threads(threads)
+
+
+class Local:
+    """Cases over ``jobs`` local processes (spawned, so no numba or OpenMP state is forked); with one job,
+    in this process, which keeps its compiled kernels."""
+
+    def __init__(self, jobs=1):
+        if jobs < 1:
+            raise SadbenchError(f"--jobs must be at least 1, got {jobs}")
+        self.jobs = jobs
+
+    def map(self, fn, tasks, started=_never):
+        if self.jobs == 1:
+            for task in tasks:
+                started(task)
+                try:
+                    yield task, fn(task), None
+                except Exception as exc:  # a bug in fn itself: recorded with the case, the run goes on
+                    yield task, None, exc
+            return
+        yield from self._pool(fn, tasks)
+
+    def _pool(self, fn, tasks):
+        threads = max(1, (os.cpu_count() or 1) // self.jobs)
+        pool = ProcessPoolExecutor(self.jobs, mp_context=multiprocessing.get_context("spawn"),
+                                   initializer=_worker_threads, initargs=(threads,))
+        try:
+            pending = {pool.submit(fn, task): task for task in tasks}
+            while pending:
+                done, _ = wait(pending, return_when=FIRST_COMPLETED)
+                for future in done:
+                    task = pending.pop(future)
+                    exc = future.exception()
+                    if isinstance(exc, BrokenProcessPool):
+                        raise SadbenchError(f"a worker process died (killed, or out of memory) while case "
+                                            f"{task.label!r} or another was running; finished cases are stored: "
+                                            "run again to go on") from exc
+                    yield task, None if exc else future.result(), exc
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)
+
+
+class Dask:
+    """Cases as tasks on a Dask cluster: the scheduler at ``scheduler`` (``tcp://host:port``), or a
+    LocalCluster of ``jobs`` single-threaded workers started here. Workers need sadbench installed and
+    the suite's local plugin files and data files at the same paths (a shared file system)."""
+
+    def __init__(self, scheduler=None, jobs=1, processes=True, timeout=_CONNECT_TIMEOUT_S):
+        try:
+            import distributed  # noqa: F401
+        except ImportError:
+            raise SadbenchError("the dask executor needs dask.distributed: pip install 'sadbench[dask]'") from None
+        self.scheduler, self.jobs, self.processes, self.timeout = scheduler, jobs, processes, timeout
+
+    def _client(self):
+        from distributed import Client, LocalCluster
+
+        if self.scheduler is None:
+            cluster = LocalCluster(n_workers=self.jobs, threads_per_worker=1, processes=self.processes,
+                                   dashboard_address=None)
+            return Client(cluster), cluster
+        try:
+            return Client(self.scheduler, timeout=self.timeout), None
+        except OSError as exc:
+            raise SadbenchError(f"cannot reach the Dask scheduler at {self.scheduler}: {exc}") from None
+
+    def map(self, fn, tasks, started=_never):
+        from distributed import as_completed
+
+        client, cluster = self._client()
+        try:
+            futures = {client.submit(fn, task, key=f"sadbench-{task.case_id}", pure=False): task for task in tasks}
+            for future in as_completed(futures):
+                task = futures[future]
+                exc = future.exception()
+                yield task, None if exc else future.result(), exc
+        finally:
+            client.close()
+            if cluster is not None:
+                cluster.close()

@@ -1,0 +1,131 @@
+"""The report's own figures, drawn from :mod:`sadbench.analysis` results on matplotlib's object-oriented API
+(no pyplot, so no global backend is touched): verdict phase diagrams, median curves with seed bands,
+times to divergence, work–precision diagrams and performance profiles. Per-seed trajectory figures come
+from :mod:`sadbench.plots`."""
+
+import numpy as np
+from matplotlib.colors import to_rgb
+from matplotlib.figure import Figure
+from matplotlib.ticker import NullFormatter
+
+from sadbench.verdict import LABELS
+
+VERDICT_COLOURS = {"converged": "#2ca02c", "diverging": "#d62728", "directional": "#9467bd",
+                   "undecided": "#b0b0b0", "failed": "#222222"}
+_SHORT = {"converged": "conv", "diverging": "div", "directional": "dir", "undecided": "und", "failed": "fail"}
+
+
+def _short(text, width=28):
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def phase_diagram(diagram):
+    """One cell per pair of axis values, coloured by the verdict mix (a weighted blend of the verdict colours)
+    and labelled with the counts."""
+    nx, ny = len(diagram.xs), len(diagram.ys)
+    fig = Figure(figsize=(1.2 + 1.5 * nx, 0.9 + 0.9 * ny), layout="constrained")
+    ax = fig.subplots()
+    image = np.ones((ny, nx, 3))
+    for (x, y), counts in diagram.counts.items():
+        i, j = diagram.ys.index(y), diagram.xs.index(x)
+        total = sum(counts.values())
+        image[i, j] = sum(np.array(to_rgb(VERDICT_COLOURS[v])) * n for v, n in counts.items()) / total
+        text = "\n".join(f"{_SHORT[v]} {counts[v]}" for v in LABELS if counts[v])
+        ax.text(j, i, text, ha="center", va="center", fontsize=7, color="white" if image[i, j].mean() < 0.55
+                else "black")
+    ax.imshow(image, aspect="auto", origin="lower")
+    ax.set_xticks(range(nx), [_short(x, 14) for x in diagram.xs], fontsize=8, rotation=30 if nx > 4 else 0)
+    ax.set_yticks(range(ny), [_short(y, 18) for y in diagram.ys], fontsize=8)
+    ax.set_xlabel(diagram.x_key)
+    ax.set_ylabel(diagram.y_key or "")
+    handles = [ax.bar(0, 0, color=VERDICT_COLOURS[v], label=v) for v in LABELS]
+    fig.legend(handles=handles, loc="outside right upper", fontsize=7)
+    return fig
+
+
+_CURVES = (("loss", "L", "log"), ("norm", "||θ||", "linear"), ("R", "R = ||θ||·||∇L||", "log"))
+
+
+def median_curves(groups):
+    """L, ||θ|| and R(t) against t: per case the median over seeds with a 10–90 % band; ``groups`` maps a
+    legend label to a list of seed series (dicts of arrays on the same saved times)."""
+    fig = Figure(figsize=(13, 3.8), layout="constrained")
+    axes = fig.subplots(1, len(_CURVES))
+    for k, (label, series) in enumerate(groups.items()):
+        t = series[0]["t"]
+        keep = t > 0
+        for ax, (name, _, _) in zip(axes, _CURVES):
+            stack = np.array([s["norm"] * s["grad_norm"] if name == "R" else s[name] for s in series])[:, keep]
+            if not np.isfinite(stack).any(axis=0).any():
+                continue
+            lo, mid, hi = np.nanpercentile(stack, [10, 50, 90], axis=0)
+            ax.plot(t[keep], mid, color=f"C{k % 10}", lw=1.2, label=_short(label, 40) if ax is axes[0] else None)
+            ax.fill_between(t[keep], lo, hi, color=f"C{k % 10}", alpha=0.15, lw=0)
+    for ax, (_, title, yscale) in zip(axes, _CURVES):
+        ax.set(xscale="log", yscale=yscale, xlabel="t", title=title)
+        ax.grid(True, alpha=0.3)
+    axes[0].legend(fontsize=6, loc="lower left")
+    return fig
+
+
+def divergence(times, horizon, factor):
+    """Empirical fraction of members whose ||θ|| has passed ``factor``·||θ(0)|| by time t, per group."""
+    fig = Figure(figsize=(6.5, 3.8), layout="constrained")
+    ax = fig.subplots()
+    for k, (label, values) in enumerate(times.items()):
+        values = np.sort(np.asarray(values, dtype=float))
+        finite = values[np.isfinite(values)]
+        steps_t = np.concatenate([finite, [horizon]]) if finite.size else np.array([horizon])
+        fraction = np.concatenate([np.arange(1, finite.size + 1), [finite.size]]) / max(values.size, 1)
+        ax.step(steps_t, fraction, where="post", color=f"C{k % 10}", label=f"{_short(label, 40)} ({finite.size}/"
+                f"{values.size})")
+    ax.set(xscale="log", ylim=(-0.02, 1.02), xlabel="t", ylabel="fraction diverged",
+           title=f"time to divergence: first t with ||θ|| > {factor:g}·||θ(0)||")
+    ax.grid(True, alpha=0.3)
+    ax.legend(fontsize=6, loc="upper left")
+    return fig
+
+
+def work_precision(points):
+    """Median gradient evaluations against median error per problem (one panel each, up to six), one line
+    per integrator through its tolerances; the reference run is not drawn (its error is zero)."""
+    names = list(dict.fromkeys(p.problem for p in points))[:6]
+    fig = Figure(figsize=(4.2 * len(names), 3.8), layout="constrained")
+    axes = np.atleast_1d(fig.subplots(1, len(names)))
+    integrators = list(dict.fromkeys(p.setting.split()[0] for p in points))
+    for ax, name in zip(axes, names):
+        for k, integrator in enumerate(integrators):
+            mine = sorted((p for p in points if p.problem == name and p.setting.split()[0] == integrator
+                           and not p.is_reference and np.isfinite(p.error) and p.error > 0),
+                          key=lambda p: p.tightness)
+            if mine:
+                ax.plot([p.error for p in mine], [p.n_grad for p in mine], "o-", color=f"C{k % 10}", ms=4,
+                        label=integrator)
+        ax.set(xscale="log", yscale="log", xlabel="error vs tightest run", ylabel="gradient evaluations",
+               title=_short(name, 48))
+        ax.xaxis.set_minor_formatter(NullFormatter())
+        ax.yaxis.set_minor_formatter(NullFormatter())
+        ax.grid(True, alpha=0.3)
+        ax.legend(fontsize=7)
+    return fig
+
+
+def performance_profiles(profiles):
+    """ρ_s(τ) against log2 τ, one panel per cost measure."""
+    fig = Figure(figsize=(5.5 * len(profiles), 3.8), layout="constrained")
+    axes = np.atleast_1d(fig.subplots(1, len(profiles)))
+    for ax, (measure, profile) in zip(axes, profiles.items()):
+        finite = np.concatenate([r[np.isfinite(r)] for r in profile.ratios.values()] + [np.ones(1)])
+        tau_max = max(2.0, 1.1 * finite.max())
+        for k, solver in enumerate(profile.solvers):
+            r = profile.ratios[solver]
+            r = r[np.isfinite(r)]
+            taus = np.concatenate([[1.0], r, [tau_max]])
+            rho = np.concatenate([[np.mean(profile.ratios[solver] <= 1.0)], np.arange(1, r.size + 1), [r.size]])
+            rho[1:] /= max(profile.n_problems, 1)
+            ax.step(np.log2(taus), rho, where="post", color=f"C{k % 10}", label=solver)
+        ax.set(xlabel="log2 τ", ylabel="ρ(τ)", ylim=(-0.02, 1.02),
+               title=f"{measure}, {profile.n_problems} problems")
+        ax.grid(True, alpha=0.3)
+        ax.legend(fontsize=7, loc="lower right")
+    return fig

@@ -1,0 +1,96 @@
+"""GMRES for (I + c·∇²L(y)) x = r with exact Hessian-vector products, right-preconditioned by a stale
+eigendecomposed Hessian (:mod:`sadbench.jacobian`).
+
+A Jacobian evaluation (P Hessian-vector products and an O(P³) eigendecomposition) costs hundreds of
+gradients at P ~ 500; a stale one still makes an excellent preconditioner, since (I + cH_old)⁻¹(I + cH) is
+the identity plus what changed. A few products with the current Hessian then give Newton's exact step,
+so a Jacobian is re-evaluated only when this stops working, not whenever simplified Newton slows down.
+"""
+
+import math
+
+import numpy as np
+from numba import njit
+
+from sadbench import jacobian
+
+
+@njit(cache=True)
+def _dot(u, v):
+    s = 0.0
+    for p in range(u.size):
+        s += u[p] * v[p]
+    return s
+
+
+@njit(cache=True)
+def krylov_size(P, m):
+    return (2 * m + 2) * P
+
+
+@njit(cache=True)
+def gmres(hvp, prob, y, c, jac, r, x, space, m, eta):
+    """Solve (I + c·∇²L(y)) x = r to relative residual ``eta`` in at most ``m`` iterations, starting from the
+    preconditioned guess; ``space`` holds (2m + 2)·P floats. Returns (converged, Hessian-vector products)."""
+    P = r.size
+    V = space[: (m + 1) * P].reshape((m + 1, P))
+    Z = space[(m + 1) * P : (2 * m + 1) * P].reshape((m, P))
+    Hv = space[(2 * m + 1) * P : (2 * m + 2) * P]
+    if not jacobian.solve(jac, c, r, x):
+        return False, 0
+    hvp(prob, y, x, Hv)
+    products = 1
+    r_norm = math.sqrt(_dot(r, r))
+    for p in range(P):
+        V[0, p] = r[p] - x[p] - c * Hv[p]
+    beta = math.sqrt(_dot(V[0], V[0]))
+    if beta <= eta * r_norm:
+        return True, products
+    if not math.isfinite(beta):
+        return False, products
+    V[0] /= beta
+    Hm = np.zeros((m + 1, m))
+    cs = np.zeros(m)
+    sn = np.zeros(m)
+    g = np.zeros(m + 1)
+    g[0] = beta
+    k = 0
+    for j in range(m):
+        if not jacobian.solve(jac, c, V[j], Z[j]):
+            return False, products
+        hvp(prob, y, Z[j], Hv)
+        products += 1
+        w = V[j + 1]
+        for p in range(P):
+            w[p] = Z[j, p] + c * Hv[p]
+        for i in range(j + 1):
+            Hm[i, j] = _dot(w, V[i])
+            w -= Hm[i, j] * V[i]
+        Hm[j + 1, j] = math.sqrt(_dot(w, w))
+        if Hm[j + 1, j] > 0.0:
+            w /= Hm[j + 1, j]
+        for i in range(j):
+            a, b = Hm[i, j], Hm[i + 1, j]
+            Hm[i, j] = cs[i] * a + sn[i] * b
+            Hm[i + 1, j] = -sn[i] * a + cs[i] * b
+        denominator = math.hypot(Hm[j, j], Hm[j + 1, j])
+        if denominator == 0.0:
+            return False, products
+        cs[j] = Hm[j, j] / denominator
+        sn[j] = Hm[j + 1, j] / denominator
+        Hm[j, j] = denominator
+        Hm[j + 1, j] = 0.0
+        g[j + 1] = -sn[j] * g[j]
+        g[j] = cs[j] * g[j]
+        k = j + 1
+        if abs(g[j + 1]) <= eta * r_norm:
+            break
+    coefficients = np.zeros(k)
+    for i in range(k - 1, -1, -1):
+        s = g[i]
+        for l in range(i + 1, k):
+            s -= Hm[i, l] * coefficients[l]
+        coefficients[i] = s / Hm[i, i]
+    for i in range(k):
+        x += coefficients[i] * Z[i]
+    return abs(g[k]) <= eta * r_norm, products

@@ -1,0 +1,107 @@
+"""Progress of a run: a bar with counts and ETA on a terminal, one plain line per event otherwise (logs,
+CI, ``nohup``), where a redrawn bar would be noise."""
+
+import sys
+import threading
+import time
+
+_BAR_WIDTH = 24
+_REDRAW_S = 1.0
+
+
+def duration(seconds):
+    """``1h02m``, ``3m05s``, ``12s``."""
+    if seconds != seconds or seconds == float("inf"):
+        return "?"
+    seconds = int(round(seconds))
+    hours, rest = divmod(seconds, 3600)
+    minutes, secs = divmod(rest, 60)
+    return f"{hours}h{minutes:02d}m" if hours else f"{minutes}m{secs:02d}s" if minutes else f"{secs}s"
+
+
+def summary(record):
+    """One case's outcome in words: its error, or its verdict counts."""
+    if record.error is not None:
+        return f"failed: {record.error}"
+    labels = [m["verdict"] for m in record.members]
+    counts = ", ".join(f"{label} ×{labels.count(label)}" for label in dict.fromkeys(labels))
+    return f"{len(labels)} seeds integrated in {record.wall_time:.2f} s: {counts}"
+
+
+class Progress:
+    """Reports a run of ``total`` cases to ``stream`` (None: silent); ``tty`` defaults to whether the stream
+    is a terminal."""
+
+    def __init__(self, total, stream=None, tty=None):
+        self.total, self.stream = total, stream
+        self.tty = stream is not None and (stream.isatty() if tty is None else tty)
+        self.done = self.failed = 0
+        self.current = ""
+        self.start = time.monotonic()
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        if self.tty and total:
+            threading.Thread(target=self._tick, daemon=True).start()
+
+    def _write(self, text):
+        if self.stream is not None:
+            self.stream.write(text)
+            self.stream.flush()
+
+    def eta(self):
+        """Seconds left, from the mean time per finished case so far (cases in parallel included)."""
+        if not self.done:
+            return float("nan")
+        return (time.monotonic() - self.start) / self.done * (self.total - self.done)
+
+    def _counts(self):
+        failed = f", {self.failed} failed" if self.failed else ""
+        return f"{self.done}/{self.total} cases{failed}, {duration(time.monotonic() - self.start)} elapsed, " \
+               f"ETA {duration(self.eta())}"
+
+    def _bar(self):
+        filled = round(_BAR_WIDTH * self.done / self.total) if self.total else _BAR_WIDTH
+        return f"\r\x1b[K[{'#' * filled}{'.' * (_BAR_WIDTH - filled)}] {self._counts()}  {self.current}"
+
+    def _tick(self):
+        while not self._stop.wait(_REDRAW_S):
+            with self._lock:
+                self._write(self._bar())
+
+    def _line(self, text):
+        """A line that stays: above the bar on a terminal."""
+        with self._lock:
+            self._write(("\r\x1b[K" + text + "\n" + self._bar()) if self.tty else text + "\n")
+
+    def skipped(self, finished, failed):
+        """Cases stored before this run and not run again (``Task`` lists)."""
+        if finished:
+            self._line(f"skipped {len(finished)} cases already stored (--rerun runs them again)")
+        if failed:
+            labels = ", ".join(repr(t.label) for t in failed)
+            self._line(f"skipped {len(failed)} failed cases stored earlier (--retry-failed runs them again): {labels}")
+
+    def started(self, task):
+        self.current = task.label
+        if not self.tty:
+            self._line(f"[{self.done + 1}/{self.total}] {task.label} ({task.case_id}): running "
+                       f"{len(task.case.seeds)} seeds to t = {task.case.params['horizon']:g}")
+
+    def finished(self, record):
+        self.done += 1
+        self.failed += record.error is not None
+        head = f"[{self.done}/{self.total}] {record.label} ({record.case_id}): {summary(record)}"
+        if self.tty:
+            if record.error is not None:
+                self._line(head)
+            else:
+                with self._lock:
+                    self._write(self._bar())
+        else:
+            self._line(f"{head}; {self._counts()}")
+
+    def close(self):
+        self._stop.set()
+        if self.tty and self.total:
+            with self._lock:
+                self._write(self._bar() + "\n")
