@@ -77,6 +77,11 @@ def errors(sol, ref):
     return out
 
 
+def _count(stats, key):
+    """A count from a method's statistics, also where a switching method nests its partner's."""
+    return int(stats.get(key, 0)) + sum(_count(v, key) for v in stats.values() if isinstance(v, dict))
+
+
 def work_precision(net, theta0, X, Y, ref, *, integrators, rtols, atol_ratio=1e-3, loss="mse", repeats=1,
                    max_wall_time=np.inf):
     """Error against cost for each integrator over ``rtols`` (atol = ``atol_ratio``·rtol), on the save times
@@ -99,8 +104,8 @@ def work_precision(net, theta0, X, Y, ref, *, integrators, rtols, atol_ratio=1e-
             rows.append({
                 "integrator": name, "rtol": rtol, "atol": atol_ratio * rtol, "status": sol.status,
                 "n_steps": int(sol.n_steps), "n_grad": int(sol.n_grad),
-                "n_hessian": int(stats.get("jacobian_evaluations", 0)),
-                "n_hvp": int(stats.get("hessian_vector_products", 0)), "wall_time": best,
+                "n_hessian": _count(stats, "jacobian_evaluations"),
+                "n_hvp": _count(stats, "hessian_vector_products"), "wall_time": best,
                 "err_loss": err["max_rel_err_loss"], "err_norm": err["max_rel_err_norm"],
                 "err_theta": err["max_rel_err_theta"],
             })

@@ -55,6 +55,7 @@ class Results:
     def flat(self):
         return {case["case_id"]: flatten(case["params"]) for case in self.cases}
 
+    @cached_property
     def axes(self):
         """The dotted keys whose values differ between cases: problem axes before integrator ones, most
         distinct values first. Keys varied together (a zip group) split the cases alike; only the first
@@ -70,8 +71,9 @@ class Results:
                 varying.append((key.startswith("integrator."), -len(index), len(varying), key))
         return [key for *_, key in sorted(varying)]
 
+    @property
     def problem_axes(self):
-        return [key for key in self.axes() if not key.startswith("integrator.")]
+        return [key for key in self.axes if not key.startswith("integrator.")]
 
     def value(self, case, key):
         return self.flat[case["case_id"]].get(key, "—")

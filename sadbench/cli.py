@@ -10,6 +10,7 @@ from pathlib import Path
 
 import click
 
+from sadbench.confusion import confusion, labels_from_store
 from sadbench.errors import SadbenchError
 from sadbench.executors import Dask, Local
 from sadbench.export import FORMATS as EXPORT_FORMATS, TABLES, export
@@ -79,6 +80,9 @@ def run(suite, results, plugins, rerun, retry_failed, jobs, executor, scheduler)
     with Store(report.path) as store:
         click.echo(results_table(store, report.case_ids))
         failed = [row for row in store.cases(report.case_ids) if row["error"] is not None]
+        expected, verdicts = labels_from_store(store, report.case_ids)
+    if expected:
+        click.echo(confusion(expected, verdicts).text())
     for row in failed:
         click.echo(f"case {row['label']!r} failed: {row['error']}")
     click.echo(f"results: {report.path}")
@@ -121,8 +125,8 @@ def plugins(plugins):
 @click.option("--format", "formats", default="html,md", show_default=True, callback=_list_option,
               help="Comma-separated: html, md.")
 @click.option("--axes", callback=_list_option, metavar="A,B",
-              help="Two grid axes for the phase diagram (dotted keys such as network.activation,target.n); "
-                   "default: the two that vary most.")
+              help="One or two grid axes for the phase diagram (dotted keys such as network.activation,target.n); "
+                   "default: the two with the most values, problem settings before integrator ones.")
 @click.option("--divergence-factor", default=2.0, show_default=True, type=click.FloatRange(min=1, min_open=True),
               help="Time to divergence: the first saved time with ||θ|| > K·||θ(0)||.")
 @click.option("--seed-figures/--no-seed-figures", default=True, show_default=True,
@@ -133,6 +137,19 @@ def report(results, out, formats, axes, divergence_factor, seed_figures):
 
     out = out or f"reports/{Path(results).stem}"
     for path in write_report(results, out, formats, axes, divergence_factor, seed_figures):
+        click.echo(path)
+
+
+@click.command("plot")
+@_results_file
+@click.option("--out", type=click.Path(file_okay=False), help="Output folder  [default: plots/<results stem>]")
+@click.option("--group-by", default="activation", show_default=True,
+              help="One figure per value of this key: a cases column or a dotted parameter path.")
+def plot(results, out, group_by):
+    """Plot L, ||θ||, ||∇L||, R(t) and alignment against t for every case of RESULTS (PNG and SVG)."""
+    from sadbench.plots import plot_results  # matplotlib: imported only when plots are asked for
+
+    for path in plot_results(results, out or f"plots/{Path(results).stem}", group_by=group_by):
         click.echo(path)
 
 
@@ -149,14 +166,18 @@ def export_command(results, fmt, table, out):
         if out is None:
             export(store, table, fmt, sys.stdout)
             return
-        with open(out, "w", newline="") as stream:
+        try:
+            stream = open(out, "w", newline="")
+        except OSError as exc:
+            raise UserError(f"cannot write {out}: {exc.strerror}") from None
+        with stream:
             export(store, table, fmt, stream)
 
 
 def build_cli(registry=None):
     """The command group, with the commands that plugins add through ``sadbench_register_commands``."""
     group = _Group(name="sadbench", help="Run, compare and track experiments on neural-network gradient flows.")
-    for command in (run, validate, list_cases, plugins, report, export_command):
+    for command in (run, validate, list_cases, plugins, report, plot, export_command):
         group.add_command(command)
     (registry or get_registry()).add_commands(group)
     return group

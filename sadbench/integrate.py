@@ -13,7 +13,7 @@ from sadbench.schedule import save_times
 from sadbench.solution import Probe, Solution
 from sadbench.verdict import combine
 
-DEFAULT_DETECTORS = ("nonfinite", "norm_threshold", "critical_point", "r_product")
+DEFAULT_DETECTORS = ("nonfinite", "norm_threshold", "critical_point", "divergence", "directional")
 
 #: integrate()'s arguments that define the method; a resumed run keeps the stored values.
 METHOD_OPTIONS = ("loss", "integrator", "dt", "rtol", "atol", "dt_min", "dt_max", "safety", "factor_min",

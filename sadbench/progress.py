@@ -1,7 +1,6 @@
 """Progress of a run: a bar with counts and ETA on a terminal, one plain line per event otherwise (logs,
 CI, ``nohup``), where a redrawn bar would be noise."""
 
-import sys
 import threading
 import time
 

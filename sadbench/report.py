@@ -88,12 +88,12 @@ def _check_axes(results, axes):
     known = set().union(*results.flat.values()) if results.flat else set()
     for key in axes:
         if key not in known:
-            varying = ", ".join(results.axes()) or "none"
+            varying = ", ".join(results.axes) or "none"
             raise SadbenchError(f"--axes: {key!r} is not a key of the stored cases; the varying axes are: {varying}")
 
 
 def _phase(results, axes):
-    axes = list(axes) or results.axes()[:2]
+    axes = list(axes) or results.axes[:2]
     if not axes:
         return Section("Verdict phase diagram", "Every case has the same settings: no axis to draw over.")
     diagram = phase_diagram(results, axes[0], axes[1] if len(axes) > 1 else None)
@@ -108,7 +108,7 @@ def _phase(results, axes):
 
 def _group_key(results, fewest):
     """The axis to group curves by: the problem axis with the fewest (``fewest``) or most values."""
-    axes = results.problem_axes() or results.axes()
+    axes = results.problem_axes or results.axes
     if not axes:
         return "label"
     return min(axes, key=lambda key: len({results.value(c, key) for c in results.cases})) if fewest else axes[0]
@@ -125,7 +125,7 @@ def _curves(results, path, seed_figures):
     for case in results.cases:
         series = [results.series(case["case_id"], m["seed"]) for m in results.members[case["case_id"]]]
         if series:
-            others = [k for k in results.axes() if k != key]
+            others = [k for k in results.axes if k != key]
             groups.setdefault(results.value(case, key), {})[_describe(results, case, others)] = series
     items = [Plot(f"curves-{i}", f"{key} = {value}: median over seeds, 10–90 % band",
                   _png(figures.median_curves(cases))) for i, (value, cases) in enumerate(groups.items())]
@@ -159,7 +159,7 @@ def _divergence(results, factor):
 
 
 def _solvers(results):
-    keys = results.problem_axes()
+    keys = results.problem_axes
     points = work_precision(results, lambda case: _describe(results, case, keys))
     if not points:
         text = "The results do not run any problem with more than one integrator setting."

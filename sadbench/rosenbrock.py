@@ -144,8 +144,9 @@ def rosenbrock_attempt(functions, prob, params, t, y, f, h, y_new, f_new, work, 
     elif policy == FROZEN:
         fresh = False
     else:
-        fresh = (age * s >= JAC_COST_GRADS * P or (outcome == attempts.REJECTED and age > 0.0)
-                 or _stagnant(work, h / (abs(t) + h)))
+        spent = age * s / (JAC_COST_GRADS * P)  # the gradients this Jacobian has served, in its own cost
+        stagnant = _stagnant(work, h / (abs(t) + h))
+        fresh = spent >= 1.0 or (spent >= 0.25 and (stagnant or outcome == attempts.REJECTED))
     if outcome == attempts.FIRST or fresh:
         work[N_JAC] += 1.0
         work[AGE] = 0.0

@@ -6,7 +6,7 @@ registry prefixes with the plugin's name, so the user learns which plugin is bro
 
 import inspect
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Callable
 
 import numpy as np
 from numba import types

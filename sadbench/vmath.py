@@ -30,7 +30,6 @@ keeps these flags inside a caller compiled with others.
 import math
 import struct
 
-import numpy as np
 from llvmlite import ir
 from numba import njit, types
 from numba.core import cgutils

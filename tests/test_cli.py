@@ -33,8 +33,9 @@ def test_run_prints_a_row_per_case_and_seed_and_the_results_file(tiny_run):
     lines = result.stdout.splitlines()
     assert lines[0].split() == ["case", "activation", "widths", "target", "loss", "integrator", "seed", "t", "L",
                                 "||θ||", "grad", "evals", "wall", "s", "status", "verdict"]
-    rows = [line.split() for line in lines[2:-1]]
+    rows = [line.split() for line in lines[2:6]]
     assert [(row[0], row[6]) for row in rows] == [("toy", "0"), ("toy", "1"), ("line", "0"), ("line", "1")]
+    assert lines[6].startswith("expected \\ verdict")  # the suite has expect: labels, so a confusion table
     assert rows[2][1:6] == ["tanh", "[1,1,1]", "polynomial", "mse", "rk4"]
     assert lines[-1] == f"results: {results / 'tiny.sqlite'}"
     assert "[2/2] line" in result.stderr

@@ -87,3 +87,6 @@ def test_cli_writes_to_a_file_or_to_stdout(results, tmp_path):
     assert to_stdout.stdout == out.read_text() and len(out.read_text().splitlines()) == 5
     wrong = CliRunner().invoke(build_cli(), ["export", str(results), "--format", "xml"])
     assert wrong.exit_code == 2 and "'xml' is not one of 'csv', 'jsonl'" in wrong.stderr
+    nowhere = tmp_path / "missing" / "members.csv"
+    unwritable = CliRunner().invoke(build_cli(), ["export", str(results), "--format", "csv", "--out", str(nowhere)])
+    assert unwritable.exit_code == 1 and unwritable.stderr == f"error: cannot write {nowhere}: No such file or directory\n"

@@ -11,7 +11,7 @@ from numba import njit, prange, types
 
 import sadbench
 from sadbench import signatures as sig
-from test_gradients import FD_STEP, labels_of, problem, rel_err
+from test_gradients import FD_STEP, problem, rel_err
 
 REGISTRY = sadbench.get_registry()
 ACTIVATIONS = sorted(e.spec.name for e in REGISTRY.entries("activation")
