@@ -1,13 +1,15 @@
 """``integrator="auto"``: dopri5 while the flow is not stiff, a stiff method while it is, switching both ways
 as LSODA does, and recording every switch.
 
-Stiffness is detected for free from dopri5's own stages (Hairer's test: h·ρ with ρ ≈ ||f(y₁) − f(ŷ₇)|| /
-||y₁ − ŷ₇|| beyond dopri5's stability boundary 3.25 on ``STIFF_VOTES`` accepted steps, reset by
-``NONSTIFF_RESET`` non-stiff ones in a row). The stiff partner is BDF with exact Hessians while
-P ≤ ``dense_limit`` (a dense P × P eigendecomposition per Jacobian), and matrix-free RKC above. Back to
-dopri5 when the stiff method's steps are small enough for dopri5's stability (h·ρ < ``NONSTIFF_HRHO``, ρ
-from the Jacobian's eigenvalues or RKC's estimate) on ``NONSTIFF_VOTES`` steps in a row. Without second
-derivatives (an activation with no σ″) it stays with dopri5.
+The choice follows the problem and the horizon. Stiffness is detected for free from dopri5's own stages
+(Hairer's test: h·ρ with ρ ≈ ||f(y₁) − f(ŷ₇)|| / ||y₁ − ŷ₇||, a lower bound of the spectral radius, at least
+``STIFF_HRHO`` against dopri5's real stability boundary 3.3, on ``STIFF_VOTES`` accepted steps, reset by
+``NONSTIFF_RESET`` non-stiff ones in a row), so a short horizon, or a flow whose stiffness fades (logistic
+losses, λ_max ~ 1/t), stays explicit. The stiff partner is BDF with exact Hessians while P ≤
+``dense_limit`` (a dense P × P eigendecomposition per Jacobian), and matrix-free RKC above. Back to dopri5
+when the stiff method's steps are small enough for dopri5's stability (h·ρ < ``NONSTIFF_HRHO``, ρ from the
+Jacobian's eigenvalues or RKC's estimate) on ``NONSTIFF_VOTES`` steps in a row. Without second derivatives
+(an activation with no σ″) it stays with dopri5.
 """
 
 import math

@@ -1,19 +1,19 @@
 """Variable-order BDF / NDF (orders 1–5), the algorithm of scipy's ``BDF`` (Shampine–Reichelt's quasi-constant
 step size with a backward-difference array D), compiled, with the exact Hessian as Jacobian.
 
-What differs from scipy: the Jacobian is kept as an eigendecomposition (:mod:`sadbench.jacobian`), so the
-simplified Newton iteration always uses the exact ``I + c·∇²L`` of the current step size and order (scipy
-keeps an LU of a stale c until Newton fails). When simplified Newton with an old Jacobian fails, the method
-switches to Newton–Krylov (:mod:`sadbench.krylov`: exact Hessian-vector products, the old Jacobian as
-preconditioner; it also rescues steps where a fresh Jacobian's simplified Newton converges too slowly
-because the prediction was poor) and re-evaluates the Jacobian only when that fails too, or when the
-Hessian-vector
-products spent since the last evaluation exceed what one costs (``JAC_COST_HVP``·P: P products for the
-Hessian plus about as much again for the eigendecomposition), the ski-rental rule that keeps the total
-within twice the better of the two strategies. The method chooses its next step and order itself
-(``step_control="method"``).
-A step is committed to D lazily: at the next attempt, once the driver's moving on to a new t shows that
-it was accepted.
+What differs from scipy:
+
+- The Jacobian is kept as an eigendecomposition (:mod:`sadbench.jacobian`), so simplified Newton always
+  uses the exact ``I + c·∇²L`` of the current step size and order; scipy keeps the LU of a stale c.
+- When simplified Newton fails, the step is redone by Newton–Krylov (:mod:`sadbench.krylov`: exact
+  Hessian-vector products, the Jacobian we have as preconditioner), which also rescues steps whose
+  prediction was poor. Only when that fails too is the Jacobian re-evaluated, or when the Krylov iterations
+  since the last evaluation cost more than one (``JAC_COST_HVP``·P products; on SAD 1D, P = 461, a Jacobian
+  is a 3 ms Hessian and a 31 ms eigendecomposition, a Krylov iteration a 0.06 ms product and a 0.1 ms
+  preconditioner solve): the ski-rental rule, within twice the cost of the better choice in hindsight.
+  On SAD 1D to t = 1e7 this takes the Jacobian evaluations from 558 (scipy's rule) to about 50.
+- The method chooses its next step and order itself (``step_control="method"``), and a step is committed to
+  D lazily, at the next attempt, once the driver's moving on to a new t shows that it was accepted.
 """
 
 import math
