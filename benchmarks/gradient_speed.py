@@ -15,7 +15,10 @@ evaluation is not counted) and compared with a numpy float64 matrix product on t
     python benchmarks/gradient_speed.py --compile-times          # seconds to build each activation × loss
     python benchmarks/gradient_speed.py --hessian --widths 1 10 20 10 1 --points 64
 
-Other processes may load the machine: every figure is the best of ``--repeats`` runs.
+Other processes may load the machine: every figure is the best of ``--repeats`` runs, and the CPU time
+(summed over threads) is printed beside the wall-clock time, with GFLOP per CPU-second for the kernel and the
+matrix product alike: on a loaded machine that ratio is the one to read. At E = 1 the idle second thread
+may spin for a while, which inflates the CPU time a little.
 """
 
 import argparse
@@ -82,10 +85,13 @@ def gradient_flops(widths, n):
 
 
 def matmul_gflops(size=2048, repeats=5):
+    """GFLOP/s of a float64 matrix product on numpy's threads: per wall-clock second, and per CPU-second (the
+    sum over threads, which other processes' load inflates far less)."""
     a = np.random.default_rng(0).standard_normal((size, size))
     b = np.random.default_rng(1).standard_normal((size, size))
     a @ b
-    return 2 * size**3 / best_of(lambda: a @ b, repeats) / 1e9
+    wall, cpu = best_wall_cpu(lambda: a @ b, repeats)
+    return 2 * size**3 / wall / 1e9, 2 * size**3 / cpu / 1e9
 
 
 def best_of(fn, repeats):
@@ -122,10 +128,11 @@ def time_kernels(args):
     print(f"build kernels (compile): {time.perf_counter() - start:.2f} s")
     rhs = kernels.functions[0]
     flops = gradient_flops(args.widths, args.points)
-    roofline = matmul_gflops()
+    roofline, roofline_cpu = matmul_gflops()
     if args.skip_single:
         args.steps_single = 0
-    print(f"flops per gradient: {flops}; numpy float64 matmul: {roofline:.1f} GFLOP/s")
+    print(f"flops per gradient: {flops}; numpy float64 matmul: {roofline:.1f} GFLOP/s, "
+          f"{roofline_cpu:.1f} GFLOP per CPU-second")
     for members, steps in ((1, args.steps_single), (args.ensemble, args.steps_ensemble)):
         if steps == 0:
             continue
@@ -145,8 +152,11 @@ def time_kernels(args):
             seconds = wall / steps / members
             gflops = per_step * flops / seconds / 1e9
             what = "gradient" if per_step == 1 else "RK4 step"
+            cpu_seconds = cpu / steps / members
+            cpu_rate = per_step * flops / cpu_seconds / 1e9
             print(f"E = {members:5d} {name:5s}: {seconds * 1e6:8.2f} µs per {what} per member, {gflops:6.1f} GFLOP/s "
-                  f"({100 * gflops / roofline:4.1f}% of matmul); CPU {cpu / steps / members * 1e6:8.2f} µs")
+                  f"({100 * gflops / roofline:4.1f}% of matmul); CPU {cpu_seconds * 1e6:8.2f} µs, "
+                  f"{cpu_rate:5.1f} GFLOP per CPU-second ({100 * cpu_rate / roofline_cpu:4.1f}% of matmul's)")
 
 
 def time_hessian(args):
@@ -161,10 +171,11 @@ def time_hessian(args):
     out = np.empty(net.num_params)
     hvp(prob, theta, v, out)
     hessian(prob, theta, H)
-    t_hvp = best_of(lambda: [hvp(prob, theta, v, out) for _ in range(100)], args.repeats) / 100
-    t_h = best_of(lambda: hessian(prob, theta, H), args.repeats)
+    t_hvp, c_hvp = best_wall_cpu(lambda: [hvp(prob, theta, v, out) for _ in range(100)], args.repeats)
+    t_h, c_h = best_wall_cpu(lambda: hessian(prob, theta, H), args.repeats)
     print(f"{args.activation} × {args.loss}, widths {args.widths}, n = {args.points}, P = {net.num_params}")
-    print(f"hvp: {t_hvp * 1e6:.1f} µs; dense Hessian: {t_h * 1e3:.2f} ms")
+    print(f"hvp: {t_hvp * 1e4:.1f} µs (CPU {c_hvp * 1e4:.1f} µs); dense Hessian: {t_h * 1e3:.2f} ms "
+          f"(CPU {c_h * 1e3:.2f} ms)")
 
 
 COMPILE_SNIPPET = """

@@ -76,7 +76,9 @@ class Results:
         return [key for key in self.axes if not key.startswith("integrator.")]
 
     def value(self, case, key):
-        return self.flat[case["case_id"]].get(key, "—")
+        """A case's value for a dotted params key or a cases column (suite, label, ...), as a string."""
+        value = self.flat[case["case_id"]].get(key, case.get(key, "—"))
+        return value if isinstance(value, str) else json.dumps(value)
 
     def verdicts(self, case):
         """The verdict of every seed; a failed case counts "failed" for each of its seeds."""

@@ -17,11 +17,14 @@ import math
 import numpy as np
 from numba import njit
 
-from sadbench import attempts, bdf, jacobian, rkc
+from sadbench import attempts, bdf, control, jacobian, krylov, rk, rkc
 from sadbench import signatures as sig
 from sadbench.control import step_factor
+from sadbench.jitcache import drop_if_stale
 from sadbench.rk import pack_tableau, rk_attempt
 from sadbench.specs import Integrator
+
+drop_if_stale(__file__, attempts, bdf, control, jacobian, krylov, rk, rkc)
 
 STIFF_HRHO, STIFF_VOTES, NONSTIFF_RESET = 2.5, 15, 6
 NONSTIFF_HRHO, NONSTIFF_VOTES = 1.0, 15

@@ -23,7 +23,10 @@ from numba import njit
 
 from sadbench import attempts, jacobian, krylov
 from sadbench import signatures as sig
+from sadbench.jitcache import drop_if_stale
 from sadbench.specs import Integrator
+
+drop_if_stale(__file__, attempts, jacobian, krylov)
 
 MAX_ORDER = 5
 NEWTON_MAXITER = 4
@@ -161,7 +164,7 @@ def _refresh(functions, prob, y, jac, work):
     work[FRESH_JAC] = 1.0
     work[KRYLOV] = 0.0
     work[HVP_SINCE] = 0.0
-    return jacobian.evaluate(functions, prob, y, jac)
+    return jacobian.evaluate(functions, prob, y, jac, True)
 
 
 @njit(sig.ATTEMPT, cache=True)

@@ -11,8 +11,12 @@ import math
 
 from numba import njit, prange, types
 
+from sadbench import control
 from sadbench import signatures as sig
 from sadbench.control import step_factor
+from sadbench.jitcache import drop_if_stale
+
+drop_if_stale(__file__, control)
 
 # Status codes (scipy/diffrax style: codes in the kernel, messages on the host). WALL_TIME and DETECTOR
 # are set by the host between chunks.

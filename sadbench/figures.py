@@ -6,6 +6,7 @@ from :mod:`sadbench.plots`."""
 import numpy as np
 from matplotlib.colors import to_rgb
 from matplotlib.figure import Figure
+from matplotlib.patches import Patch
 from matplotlib.ticker import NullFormatter
 
 from sadbench.verdict import LABELS
@@ -38,8 +39,8 @@ def phase_diagram(diagram):
     ax.set_yticks(range(ny), [_short(y, 18) for y in diagram.ys], fontsize=8)
     ax.set_xlabel(diagram.x_key)
     ax.set_ylabel(diagram.y_key or "")
-    handles = [ax.bar(0, 0, color=VERDICT_COLOURS[v], label=v) for v in LABELS]
-    fig.legend(handles=handles, loc="outside right upper", fontsize=7)
+    fig.legend(handles=[Patch(color=VERDICT_COLOURS[v], label=v) for v in LABELS], loc="outside right upper",
+               fontsize=7)
     return fig
 
 

@@ -13,6 +13,9 @@ import numpy as np
 from numba import njit
 
 from sadbench import jacobian
+from sadbench.jitcache import drop_if_stale
+
+drop_if_stale(__file__, jacobian)
 
 
 @njit(cache=True)

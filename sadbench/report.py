@@ -8,6 +8,7 @@ what the tests compare with the store.
 import base64
 import html
 import io
+import re
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,6 +24,7 @@ from sadbench.store import open_results
 from sadbench.verdict import LABELS
 
 FORMATS = ("html", "md")
+_FIGURE_NAME = re.compile(r"phase|divergence|work-precision|profiles|(curves|seeds)-[0-9]+")
 _DPI = 90
 _STYLE = ("body{font-family:sans-serif;max-width:1400px;margin:2em auto;padding:0 1em;color:#222}"
           "table{border-collapse:collapse;font-size:12px;margin:0.5em 0}td,th{border:1px solid #ccc;"
@@ -107,10 +109,11 @@ def _phase(results, axes):
 
 
 def _group_key(results, fewest):
-    """The axis to group curves by: the problem axis with the fewest (``fewest``) or most values."""
+    """What to group curves by: the problem axis with the fewest (``fewest``) or the most values; with
+    fewer than two axes (``fewest``) or none, the whole suite."""
     axes = results.problem_axes or results.axes
-    if not axes:
-        return "label"
+    if not axes or (fewest and len(results.axes) < 2):
+        return "suite"
     return min(axes, key=lambda key: len({results.value(c, key) for c in results.cases})) if fewest else axes[0]
 
 
@@ -268,9 +271,14 @@ def write_report(path, out_dir, formats=FORMATS, axes=(), factor=2.0, seed_figur
         written.append(out / "report.html")
         written[-1].write_text(render_html(title, head, sections))
     if "md" in formats:
-        (out / "figures").mkdir(exist_ok=True)
-        for item in (i for s in sections for i in s.items if isinstance(i, Plot)):
-            (out / "figures" / f"{item.id}.png").write_bytes(item.png)
+        folder = out / "figures"
+        folder.mkdir(exist_ok=True)
+        plots = {item.id: item.png for s in sections for item in s.items if isinstance(item, Plot)}
+        for stale in folder.glob("*.png"):  # an earlier report's figures that this one does not have
+            if stale.stem not in plots and _FIGURE_NAME.fullmatch(stale.stem):
+                stale.unlink()
+        for name, png in plots.items():
+            (folder / f"{name}.png").write_bytes(png)
         written.append(out / "report.md")
         written[-1].write_text(render_markdown(title, head, sections))
     return written

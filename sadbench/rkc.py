@@ -14,10 +14,13 @@ import math
 import numpy as np
 from numba import njit
 
-from sadbench import attempts
+from sadbench import attempts, control
 from sadbench import signatures as sig
 from sadbench.control import scaled_rms, step_factor
+from sadbench.jitcache import drop_if_stale
 from sadbench.specs import Integrator
+
+drop_if_stale(__file__, attempts, control)
 
 DAMPING = 2.0 / 13.0
 RHO_SAFETY = 1.2

@@ -27,10 +27,13 @@ from dataclasses import dataclass
 import numpy as np
 from numba import njit
 
-from sadbench import attempts, jacobian
+from sadbench import attempts, control, jacobian
 from sadbench import signatures as sig
 from sadbench.control import scaled_rms
+from sadbench.jitcache import drop_if_stale
 from sadbench.specs import Integrator
+
+drop_if_stale(__file__, attempts, control, jacobian)
 
 TOLERANCE = 1e-12
 
@@ -155,7 +158,7 @@ def rosenbrock_attempt(functions, prob, params, t, y, f, h, y_new, f_new, work, 
         work[AGE] = 0.0
         work[SINCE] = 0.0
         work[R_REF] = 0.0
-        if not jacobian.evaluate(functions, prob, y, jac):
+        if not jacobian.evaluate(functions, prob, y, jac, False):
             return math.nan, 0.0, math.nan
 
     c = h * gamma

@@ -18,7 +18,7 @@ ACTIVATIONS = sorted(e.spec.name for e in REGISTRY.entries("activation")
                      if e.source == "sadbench (built-in)" and e.spec.d2f is not None)
 LOSSES = sorted(e.spec.name for e in REGISTRY.entries("loss") if e.source == "sadbench (built-in)")
 
-# (widths, bias), depth = number of weight layers: 1 to 3.
+# (widths, bias), depth = number of weight layers: 1 to 3, with and without biases.
 ARCHITECTURES = [([3, 2], True), ([2, 1], False), ([1, 5, 1], True), ([2, 4, 2], False), ([2, 3, 4, 2], True),
                  ([1, 3, 3, 1], False)]
 ARCH_IDS = [f"{'-'.join(map(str, w))}{'' if b else '-nobias'}" for w, b in ARCHITECTURES]
