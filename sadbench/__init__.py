@@ -7,7 +7,7 @@ from sadbench.tableau import ButcherTableau
 from sadbench.rk import ExplicitRungeKutta
 from sadbench.plugins import get_registry
 from sadbench.network import Network
-from sadbench.integrate import integrate
+from sadbench.integrate import integrate, resume
 from sadbench.solution import Solution
 from sadbench.verdict import Verdict
 from sadbench.suite import SuiteError, load_suite
@@ -18,5 +18,5 @@ __all__ = [
     "Activation", "ButcherTableau", "Detector", "ExplicitRungeKutta", "Finding", "Initialiser", "Integrator",
     "Loss", "Network", "PluginError", "SadbenchError", "Solution", "SuiteError", "Target", "UnknownNameError",
     "Verdict", "load_suite",
-    "get_registry", "hookimpl", "integrate",
+    "get_registry", "hookimpl", "integrate", "resume",
 ]
