@@ -283,12 +283,16 @@ def run_worker(name, args):
     command = [sys.executable, __file__, "--worker", name, "--method", *args.method, "--activation",
                *args.activation, "--members", *map(str, args.members), "--repeats", str(args.repeats),
                "--scipy-members", str(args.scipy_members)]
-    done = subprocess.run(command, capture_output=True, text=True)
-    if done.returncode:
-        reason = (done.stderr.strip().splitlines() or ["no output"])[-1]
-        print(f"skipping {LABELS.get(name, name)}: {reason}")
-        return {}
-    records = [json.loads(line) for line in done.stdout.splitlines() if line.startswith("{")]
+    start = time.perf_counter()
+    try:
+        done = subprocess.run(command, capture_output=True, text=True, timeout=args.worker_timeout)
+        stdout, failed = done.stdout, done.returncode and (done.stderr.strip().splitlines() or ["no output"])[-1]
+    except subprocess.TimeoutExpired as expired:  # keep the runs it finished
+        stdout, failed = expired.stdout or "", f"stopped after {args.worker_timeout:g} s"
+        stdout = stdout.decode() if isinstance(stdout, bytes) else stdout
+    records = [json.loads(line) for line in stdout.splitlines() if line.startswith("{")]
+    print(f"{LABELS.get(name, name)}: {len(records)} runs in {time.perf_counter() - start:.0f} s"
+          + (f"; {failed}" if failed else ""), flush=True)
     return {(r["method"], r["activation"], r["members"]): r for r in records}
 
 
@@ -313,6 +317,8 @@ def main():
     parser.add_argument("--scipy-members", type=int, default=4, help="members scipy runs (it is serial)")
     parser.add_argument("--dopri5-agreement", type=float, default=1e-6, help="final-loss agreement for dopri5")
     parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument("--worker-timeout", type=float, default=1800.0,
+                        help="seconds per implementation; its finished runs are kept")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:

@@ -45,13 +45,17 @@ HEADER = attempts.HEADER + 14
 ROWS = MAX_ORDER + 3
 
 
-def pack(min_order=1, max_order=MAX_ORDER, kappa=NDF_KAPPA):
-    """``[min_order, max_order, α (6), γ (6), error constants (6)]``; kappa = 0 gives classical BDF."""
+def pack(min_order=1, max_order=MAX_ORDER, kappa=NDF_KAPPA, eigenvectors="float32"):
+    """``[min_order, max_order, α (6), γ (6), error constants (6), single]``; kappa = 0 gives classical BDF;
+    ``eigenvectors`` is the precision of the Jacobian's Q (:mod:`sadbench.jacobian`)."""
+    if eigenvectors not in ("float32", "float64"):
+        raise ValueError(f"eigenvectors must be 'float32' or 'float64', got {eigenvectors!r}")
     kappa = np.asarray(kappa, dtype=np.float64)
     gamma = np.concatenate([[0.0], np.cumsum(1.0 / np.arange(1, MAX_ORDER + 1))])
     alpha = (1.0 - kappa) * gamma
     error_const = kappa * gamma + 1.0 / np.arange(1, MAX_ORDER + 2)
-    return np.concatenate([[min_order, max_order], alpha, gamma, error_const]).astype(np.float64)
+    single = 1.0 if eigenvectors == "float32" else 0.0
+    return np.concatenate([[min_order, max_order], alpha, gamma, error_const, [single]]).astype(np.float64)
 
 
 @njit(cache=True)
@@ -158,19 +162,20 @@ def _newton(functions, prob, y, c, psi, jac, scale, tol, d, dy, f, space):
 
 
 @njit(cache=True)
-def _refresh(functions, prob, y, jac, work):
+def _refresh(functions, prob, y, jac, work, single):
     """Evaluate the Jacobian at y and go back to simplified Newton; False without second derivatives."""
     work[N_JAC] += 1.0
     work[FRESH_JAC] = 1.0
     work[KRYLOV] = 0.0
     work[HVP_SINCE] = 0.0
-    return jacobian.evaluate(functions, prob, y, jac, True)
+    return jacobian.evaluate(functions, prob, y, jac, single)
 
 
 @njit(sig.ATTEMPT, cache=True)
 def bdf_attempt(functions, prob, params, t, y, f, h, y_new, f_new, work, rtol, atol):
     min_order, max_order = int(params[0]), int(params[1])
     alpha, gamma, error_const = params[2:8], params[8:14], params[14:20]
+    single = params[20] > 0.0
     P = y.size
     D, d, psi, scale, dy, spare, D_tmp, jac = _regions(work, P)
 
@@ -181,7 +186,7 @@ def bdf_attempt(functions, prob, params, t, y, f, h, y_new, f_new, work, rtol, a
         work[H_D] = h
         work[ORDER] = min_order
         work[N_EQUAL] = 0.0
-        if not _refresh(functions, prob, y, jac, work):
+        if not _refresh(functions, prob, y, jac, work, single):
             return math.nan, 0.0, math.nan
     elif outcome == attempts.ACCEPTED:
         work[FRESH_JAC] = 0.0
@@ -195,7 +200,7 @@ def bdf_attempt(functions, prob, params, t, y, f, h, y_new, f_new, work, rtol, a
             work[ORDER] = work[NEXT_ORDER]
     work[PENDING] = 0.0
     if work[KRYLOV] > 0.0 and work[HVP_SINCE] >= JAC_COST_HVP * P:
-        if not _refresh(functions, prob, y, jac, work):
+        if not _refresh(functions, prob, y, jac, work, single):
             return math.nan, 0.0, math.nan
     order = int(work[ORDER])
     if h != work[H_D]:
@@ -232,7 +237,7 @@ def bdf_attempt(functions, prob, params, t, y, f, h, y_new, f_new, work, rtol, a
             continue
         if work[FRESH_JAC] > 0.0:
             break
-        if not _refresh(functions, prob, spare, jac, work):
+        if not _refresh(functions, prob, spare, jac, work, single):
             return math.nan, n_grad, math.nan
         work[KRYLOV] = 1.0
     if not converged:
@@ -285,11 +290,14 @@ def describe(work):
 
 
 class BDF(Integrator):
-    """Variable-order NDF/BDF between ``min_order`` and ``max_order`` (equal for a fixed order)."""
+    """Variable-order NDF/BDF between ``min_order`` and ``max_order`` (equal for a fixed order), with the
+    Jacobian's eigenvectors in ``eigenvectors`` precision (float32: faster solves, same accuracy, since Newton
+    iterates on the float64 residual)."""
 
-    def __init__(self, name, min_order=1, max_order=MAX_ORDER, kappa=NDF_KAPPA, description=""):
+    def __init__(self, name, min_order=1, max_order=MAX_ORDER, kappa=NDF_KAPPA, eigenvectors="float32",
+                 description=""):
         super().__init__(
             name=name, order=max_order, attempt=bdf_attempt, work_size=work_size,
-            params=pack(min_order, max_order, kappa), error_order=max_order, stiff=True, second_order=True,
-            step_control="method", describe=describe, description=description,
+            params=pack(min_order, max_order, kappa, eigenvectors), error_order=max_order, stiff=True,
+            second_order=True, step_control="method", describe=describe, description=description,
         )

@@ -91,22 +91,32 @@ class RunState:
 
 
 def run_chunks(state, method, functions, X, Y, widths, bias, work, max_wall_time, stoppers, traces):
-    """Advance every running member to the last save time, a chunk at a time; returns the seconds spent.
+    """Advance every running member to the last save time on the CPU; returns the seconds spent."""
 
-    ``stoppers`` are the detector objects that have ``stop(trace)``; ``traces()`` returns a function
-    ``e -> Trace`` that reads the current arrays. Members a detector stops get status ``detector``; when
-    the wall time is up, members still running get ``wall_time``.
-    """
+    def advance():
+        running = (state.states[:, driver.STATUS] == driver.RUNNING).sum()
+        loop = driver.integrate_serial if running == 1 else driver.integrate_ensemble
+        loop(functions, method.attempt, X, Y, widths, bias, work, method.params, state.thetas, state.grads,
+             state.anchors, state.method_work, state.times, state.settings, state.states, state.out,
+             state.snapshots)
+
     start = time.perf_counter()
     with one_blas_thread():
-        _chunks(state, method, functions, X, Y, widths, bias, work, max_wall_time, stoppers, traces, start)
+        chunk_loop(state, advance, max_wall_time, stoppers, traces, start)
     return time.perf_counter() - start
 
 
-def _chunks(state, method, functions, X, Y, widths, bias, work, max_wall_time, stoppers, traces, start):
+def chunk_loop(state, advance, max_wall_time, stoppers, traces, start, fetch=None):
+    """The host loop of every backend: call ``advance()`` (one compiled call or kernel launch, which runs the
+    members to ``settings[CHUNK_END]`` within ``settings[CHUNK_ATTEMPTS]`` attempts) until no member runs.
+
+    Chunks of one decade of save points serve the detectors: ``stoppers`` are the detector objects that have
+    ``stop(trace)``, ``traces()`` returns a function ``e -> Trace`` over the current arrays (after ``fetch()``,
+    which brings a device's series to the host), and members a detector stops get status ``detector``. A
+    bounded number of attempts per call, adapted to take about _TARGET_CALL_SECONDS, serves the wall clock
+    (counted from ``start``): when it is up, members still running get status ``wall_time``.
+    """
     settings, states = state.settings, state.states
-    # Chunks of one decade of save points serve the detectors' stop(); a bounded number of attempts per
-    # call, adapted to take about _TARGET_CALL_SECONDS, serves the wall clock.
     per_chunk = max(1, int(round(state.per_decade))) if state.schedule == "log" else 10
     if not stoppers:
         per_chunk = state.times.size
@@ -122,9 +132,7 @@ def _chunks(state, method, functions, X, Y, widths, bias, work, max_wall_time, s
         settings[driver.CHUNK_END] = min(state.times.size, states[running, driver.N_SAVED].min() + per_chunk)
         settings[driver.CHUNK_ATTEMPTS] = attempts
         call_start = time.perf_counter()
-        loop = driver.integrate_serial if running.sum() == 1 else driver.integrate_ensemble
-        loop(functions, method.attempt, X, Y, widths, bias, work, method.params, state.thetas, state.grads,
-             state.anchors, state.method_work, state.times, settings, states, state.out, state.snapshots)
+        advance()
         seconds = time.perf_counter() - call_start
         if seconds < 0.5 * _TARGET_CALL_SECONDS:
             attempts = min(2 * attempts, 1 << 62)
@@ -132,6 +140,8 @@ def _chunks(state, method, functions, X, Y, widths, bias, work, max_wall_time, s
             attempts = max(attempts // 2, 1)
         fresh = (states[:, driver.STATUS] == driver.RUNNING) & (states[:, driver.N_SAVED] > seen)
         if stoppers and fresh.any():
+            if fetch is not None:
+                fetch()
             trace_of = traces()
             for e in np.flatnonzero(fresh):
                 seen[e] = states[e, driver.N_SAVED]

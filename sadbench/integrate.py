@@ -75,7 +75,7 @@ def _check_method(method, net, dt):
 def integrate(net, theta0, X, Y, *, loss="mse", integrator="dopri5", t_end=1.0, dt=None, rtol=1e-6,
               atol=1e-9, dt_min=0.0, dt_max=np.inf, max_steps=10_000_000, max_wall_time=np.inf, save="log",
               save_per_decade=10, t_first=None, save_theta=False, detectors="default", safety=0.9,
-              factor_min=0.2, factor_max=10.0):
+              factor_min=0.2, factor_max=10.0, backend="cpu", cuda_layout="auto"):
     """Integrate the gradient flow of ``loss`` for ``net`` from ``theta0`` (P,) or (E, P) to ``t_end``.
 
     Fixed-step integrators need ``dt``; for adaptive ones ``dt`` is the first step (chosen automatically
@@ -86,6 +86,10 @@ def integrate(net, theta0, X, Y, *, loss="mse", integrator="dopri5", t_end=1.0, 
     they end has status "max_steps" or "wall_time" and can be continued. Returns a
     :class:`~sadbench.solution.Solution`.
 
+    ``backend="cuda"`` runs explicit Runge–Kutta integrators on an NVIDIA GPU (:mod:`sadbench.cuda`;
+    ``cuda_layout`` "thread", "block" or "auto" picks one thread or one block per member); the results
+    are the CPU backend's to rounding.
+
     ``theta0`` may also be a Solution or its ``resume_state`` (see :func:`resume`): the run continues to
     ``t_end`` with its stored method options.
     """
@@ -94,11 +98,13 @@ def integrate(net, theta0, X, Y, *, loss="mse", integrator="dopri5", t_end=1.0, 
         _check_resume_options(theta0, given)
         return resume(theta0, t_end, net=net, X=X, Y=Y, max_steps=max_steps, max_wall_time=max_wall_time,
                       save=None if isinstance(save, str) else save, detectors=detectors,
-                      integrator=None if isinstance(integrator, str) else integrator)
+                      integrator=None if isinstance(integrator, str) else integrator, backend=backend,
+                      cuda_layout=cuda_layout)
     registry = net.registry
     method = registry.get("integrator", integrator)
     loss_spec = registry.get("loss", loss)
     _check_method(method, net, dt)
+    _check_backend(backend, method)
     X, Y = net.check_data(X, Y)
     thetas, single = net.check_theta(theta0)
     n_members, P = thetas.shape
@@ -119,11 +125,11 @@ def integrate(net, theta0, X, Y, *, loss="mse", integrator="dopri5", t_end=1.0, 
         method_work=np.zeros((n_members, 2 * P + int(method.work_size(P)))), states=states,
     )
     return _run(net, X, Y, method, loss_spec, state, max_steps, max_wall_time,
-                resolve_detectors(detectors, registry))
+                resolve_detectors(detectors, registry), backend, cuda_layout)
 
 
 def resume(source, t_end=None, *, net=None, X=None, Y=None, max_steps=10_000_000, max_wall_time=np.inf,
-           save=None, detectors="default", integrator=None):
+           save=None, detectors="default", integrator=None, backend="cpu", cuda_layout="auto"):
     """Continue a run to ``t_end`` (default: its own horizon, to finish a run that a budget ended).
 
     ``source`` is a Solution (which remembers its network and data) or its ``resume_state`` dict, possibly
@@ -133,6 +139,7 @@ def resume(source, t_end=None, *, net=None, X=None, Y=None, max_steps=10_000_000
     New save times follow the stored schedule, or ``save`` (an array of times after the last one). The
     returned Solution holds the whole series, from t = 0, as one uninterrupted run would. ``integrator``
     is only needed for a run made with an unregistered Integrator object: pass that object again.
+    ``backend`` may differ from the stored run's: the state is the same on both.
     """
     if isinstance(source, Solution):
         if source._context is not None:
@@ -147,6 +154,7 @@ def resume(source, t_end=None, *, net=None, X=None, Y=None, max_steps=10_000_000
     if method.name != state.integrator:
         raise SadbenchError(f"the stored run used integrator {state.integrator!r}, not {method.name!r}")
     loss_spec = net.registry.get("loss", state.loss)
+    _check_backend(backend, method)
     X, Y = net.check_data(X, Y)
     state.check_matches(net, X, Y, loss_spec.name)
     new_times = _continued_times(state, state.times[-1] if t_end is None else float(t_end), save, method)
@@ -160,7 +168,7 @@ def resume(source, t_end=None, *, net=None, X=None, Y=None, max_steps=10_000_000
     status = state.states[:, driver.STATUS]
     status[np.isin(status, driver.RESUMABLE)] = driver.RUNNING
     return _run(net, X, Y, method, loss_spec, state, max_steps, max_wall_time,
-                resolve_detectors(detectors, net.registry))
+                resolve_detectors(detectors, net.registry), backend, cuda_layout)
 
 
 def _continued_times(state, t_end, save, method):
@@ -211,7 +219,19 @@ def _same(a, b):
     return float(a) == float(b)
 
 
-def _run(net, X, Y, method, loss_spec, state, max_steps, max_wall_time, detector_instances):
+def _check_backend(backend, method):
+    """Refuse an unknown backend, and CUDA where it cannot run (no GPU, or no CUDA kernel for the method)."""
+    if backend == "cuda":
+        from sadbench import cuda  # the only module that imports numba.cuda: loaded on demand
+
+        cuda.require()
+        cuda.check_method(method)
+    elif backend != "cpu":
+        raise SadbenchError(f"backend must be 'cpu' or 'cuda', got {backend!r}")
+
+
+def _run(net, X, Y, method, loss_spec, state, max_steps, max_wall_time, detector_instances, backend="cpu",
+         cuda_layout="auto"):
     """Run the chunk loop on ``state`` and turn the result into a Solution with findings and verdicts."""
     n_members = state.thetas.shape[0]
     _set_run_control(state.settings, max_steps, [d.events() for _, d in detector_instances])
@@ -225,7 +245,13 @@ def _run(net, X, Y, method, loss_spec, state, max_steps, max_wall_time, detector
         view = _solution(state, method, 0.0, stats=False)
         return lambda e: view.member_trace(e, theta0=state.theta0[e], probe=probe)
 
-    wall = run_chunks(state, method, kernels.functions, X, Y, widths, bias, work, max_wall_time, stoppers, traces)
+    if backend == "cuda":
+        from sadbench import cuda
+
+        wall = cuda.run_chunks(state, method, net, loss_spec, X, Y, max_wall_time, stoppers, traces, cuda_layout)
+    else:
+        wall = run_chunks(state, method, kernels.functions, X, Y, widths, bias, work, max_wall_time, stoppers,
+                          traces)
     sol = _solution(state, method, wall, stats=True)
     sol.resume_state = state.to_dict()
     sol._context = (net, X, Y)

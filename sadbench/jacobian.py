@@ -56,6 +56,7 @@ def evaluate(functions, prob, y, jac, single):
         for p in range(P):
             for q in range(P):
                 Q32[p, q] = vectors[p, q]
+        jac[1 + (P * P + 1) // 2 : 1 + P * P] = 0.0  # the unused half: zeros compress in a stored run state
     else:
         Q[:, :] = vectors
     lam[:] = values

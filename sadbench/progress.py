@@ -83,8 +83,10 @@ class Progress:
     def started(self, task):
         self.current = task.label
         if not self.tty:
+            origin = "" if task.continued_from is None else (
+                f", continuing {task.continued_from} from t = {task.start['times'][-1]:g}")
             self._line(f"[{self.done + 1}/{self.total}] {task.label} ({task.case_id}): running "
-                       f"{len(task.case.seeds)} seeds to t = {task.case.params['horizon']:g}")
+                       f"{len(task.case.seeds)} seeds to t = {task.case.params['horizon']:g}{origin}")
 
     def finished(self, record):
         self.done += 1

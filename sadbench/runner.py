@@ -4,19 +4,26 @@ The parent process is the only writer of the results file; workers (processes, D
 send back a plain :class:`~sadbench.store.CaseRecord`. A case that raises (a plugin error, a bad target
 parameter, anything) comes back as a failed record with its message and traceback, and the run goes on.
 Cases already stored are skipped: finished ones unless ``rerun``, failed ones unless ``retry_failed``.
+
+A case not stored yet whose only differences from a stored one are a longer horizon, budgets
+(``max_steps``, ``max_wall_time``), explicit save times, label or ``expect`` continues the stored run from its
+resume state (θ, t, step size, controller and method state) instead of starting over, unless ``rerun``:
+raising a suite's horizon from 1e8 to 1e9 integrates only from 1e8 on.
 """
 
+import hashlib
+import json
 import os
 import socket
 import time
 import traceback
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
 
 from sadbench.executors import Local
-from sadbench.integrate import integrate
+from sadbench.integrate import integrate, resume
 from sadbench.network import Network
 from sadbench.plugins import get_registry
 from sadbench.progress import Progress
@@ -34,6 +41,9 @@ class Task:
     suite: str
     plugin_files: tuple
     base: str  # the suite's folder: target paths are relative to it
+    lineage: str  # what a longer run of the same flow shares with this one (see the module docstring)
+    continued_from: str | None = None  # the stored case this one continues
+    start: dict | None = None  # its resume state
 
     @property
     def label(self):
@@ -65,19 +75,29 @@ def _save_options(save):
     return {"save": save["schedule"], "save_per_decade": save["per_decade"], "t_first": save.get("t_first")}
 
 
-def integrate_case(case, registry, base=Path(".")):
-    """Build the network, data and initial ensemble of ``case`` and integrate it; returns the Solution."""
+def integrate_case(case, registry, base=Path("."), start=None):
+    """Build the network, data and initial ensemble of ``case`` and integrate it, or continue the resume
+    state ``start`` of a shorter run of it to the case's horizon; returns the Solution."""
     params = case.params
     network = params["network"]
     net = Network(network["widths"], network["activation"], network["bias"], registry=registry)
     X, Y = _data(params, registry, base)
+    if start is not None:
+        budgets = {key: params["integrator"][key] for key in ("max_steps", "max_wall_time")
+                   if key in params["integrator"]}
+        save = params["save"].get("times")
+        last = float(start["times"][-1])
+        return resume(start, params["horizon"], net=net, X=X, Y=Y, detectors=params["detectors"],
+                      save=None if save is None else [t for t in save if t > last],
+                      backend=params.get("backend", "cpu"), **budgets)
     init = dict(params["init"])
     scheme = init.pop("scheme")
     theta0 = np.stack([net.init(seed=seed, scheme=scheme, **init) for seed in case.seeds])
     options = dict(params["integrator"])
     method = options.pop("name")
     return integrate(net, theta0, X, Y, loss=params["loss"], integrator=method, t_end=params["horizon"],
-                     detectors=params["detectors"], **options, **_save_options(params["save"]))
+                     detectors=params["detectors"], backend=params.get("backend", "cpu"), **options,
+                     **_save_options(params["save"]))
 
 
 def _verdict_dict(verdict):
@@ -90,6 +110,7 @@ def _worker():
 
 
 def _record(task, solution):
+    stats = solution.integrator_stats if len(task.case.seeds) > 1 else [solution.integrator_stats]
     members, series = [], {}
     for e, seed in enumerate(task.case.seeds):
         verdict = solution.verdict[e]
@@ -99,11 +120,13 @@ def _record(task, solution):
             "grad_norm_final": float(solution.grad_norm_final[e]), "n_grad": int(solution.n_grad[e]),
             "n_steps": int(solution.n_steps[e]), "n_rejected": int(solution.n_rejected[e]),
             "verdict": verdict.label, "verdict_json": _verdict_dict(verdict),
+            "integrator_stats": None if stats is None else stats[e],
         })
         trace = solution.member_trace(e)
         series[seed] = {name: np.asarray(getattr(trace, name), dtype=float).tolist() for name in SERIES_COLUMNS}
     return CaseRecord(task.case_id, task.suite, task.label, task.case.params, task.provenance, solution.wall_time,
-                      _worker(), members=members, series=series)
+                      _worker(), members=members, series=series, lineage=task.lineage,
+                      state=solution.resume_state, continued_from=task.continued_from)
 
 
 def failure(task, exc, wall_time, trace=None):
@@ -117,10 +140,19 @@ def execute(task):
     """Run one task and return its record; never raises for a failing case. Runs in worker processes."""
     start = time.perf_counter()
     try:
-        solution = integrate_case(task.case, get_registry(task.plugin_files), Path(task.base))
+        solution = integrate_case(task.case, get_registry(task.plugin_files), Path(task.base), task.start)
     except Exception as exc:
         return failure(task, exc, time.perf_counter() - start)
     return _record(task, solution)
+
+
+def lineage(params, origin):
+    """The hash of a case's settings without what a continued run may change (module docstring)."""
+    kept = {key: value for key, value in params.items() if key not in ("horizon", "label", "expect")}
+    kept["integrator"] = {k: v for k, v in params["integrator"].items() if k not in ("max_steps", "max_wall_time")}
+    kept["save"] = {k: v for k, v in params["save"].items() if k != "times"}
+    text = json.dumps({"params": kept, "provenance": origin}, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
 def plan(suite):
@@ -130,8 +162,16 @@ def plan(suite):
     for case in suite.cases:
         origin = provenance(case.params, suite.registry)
         tasks.append(Task(case, result_key(case.params, origin), origin, suite.name, files,
-                          str(suite.path.parent.resolve())))
+                          str(suite.path.parent.resolve()), lineage(case.params, origin)))
     return tasks
+
+
+def _continuing(task, store):
+    """``task``, continuing the stored run of its lineage with the longest horizon up to its own, if any."""
+    found = store.latest_state(task.lineage, task.case.params["horizon"])
+    if found is None:
+        return task
+    return replace(task, continued_from=found[0], start=found[1])
 
 
 def results_path(suite, results_dir="results"):
@@ -155,6 +195,8 @@ def run_suite(suite, results_dir="results", *, executor=None, rerun=False, retry
         skipped = [t for t in tasks if stored.get(t.case_id) == "finished"]
         failed_before = [t for t in tasks if stored.get(t.case_id) == "failed"]
         todo = [t for t in tasks if t.case_id not in stored]
+        if not rerun:
+            todo = [_continuing(t, store) for t in todo]
         progress = Progress(len(todo), progress)
         progress.skipped(skipped, failed_before)
         results = []

@@ -5,9 +5,15 @@ written in one ``BEGIN IMMEDIATE`` transaction (its row, its members, its series
 stored whole or not at all, and a SIGKILL loses only the cases still running. Writers wait for each other
 (a busy timeout) instead of failing. A case is keyed by ``case_id``, the content hash of its settings and
 provenance (:mod:`sadbench.provenance`); failed cases are stored too, with their error and traceback.
-Columns holding JSON (``params``, ``provenance``, ``widths``, ``verdict_json``) are decoded when read.
+Columns holding JSON (``params``, ``provenance``, ``widths``, ``verdict_json``, ``integrator_stats``) are
+decoded when read.
+
+``states`` keeps each case's resume state (:class:`sadbench.chunked.RunState`, compressed ``np.savez``
+bytes) under its ``lineage``: the hash of everything but the horizon and the budgets, so that a case with a
+longer horizon (or a larger budget) continues from the stored one instead of starting over.
 """
 
+import io
 import json
 import sqlite3
 from contextlib import contextmanager
@@ -20,7 +26,7 @@ import numpy as np
 from sadbench import __version__
 from sadbench.errors import SadbenchError
 
-SCHEMA_VERSION = "2"
+SCHEMA_VERSION = "3"
 BUSY_TIMEOUT_S = 600.0
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT);
@@ -32,20 +38,24 @@ CREATE TABLE IF NOT EXISTS cases (
 CREATE TABLE IF NOT EXISTS members (
     case_id TEXT, seed INTEGER, status TEXT, t_final REAL, loss_final REAL, norm_final REAL,
     grad_norm_final REAL, n_grad INTEGER, n_steps INTEGER, n_rejected INTEGER, verdict TEXT, verdict_json TEXT,
-    PRIMARY KEY (case_id, seed)
+    integrator_stats TEXT, PRIMARY KEY (case_id, seed)
 );
 CREATE TABLE IF NOT EXISTS series (
     case_id TEXT, seed INTEGER, t REAL, loss REAL, norm REAL, grad_norm REAL, align REAL, dir_cos REAL,
     n_grad REAL
 );
 CREATE INDEX IF NOT EXISTS series_member ON series (case_id, seed, t);
+CREATE TABLE IF NOT EXISTS states (
+    case_id TEXT PRIMARY KEY, lineage TEXT, horizon REAL, continued_from TEXT, state BLOB
+);
+CREATE INDEX IF NOT EXISTS states_lineage ON states (lineage, horizon);
 """
 CASE_COLUMNS = ("case_id", "suite", "label", "params", "provenance", "activation", "widths", "target", "loss",
                 "integrator", "expect", "n_seeds", "error", "traceback", "wall_time", "worker", "finished_at")
 MEMBER_COLUMNS = ("case_id", "seed", "status", "t_final", "loss_final", "norm_final", "grad_norm_final", "n_grad",
-                  "n_steps", "n_rejected", "verdict", "verdict_json")
+                  "n_steps", "n_rejected", "verdict", "verdict_json", "integrator_stats")
 SERIES_COLUMNS = ("t", "loss", "norm", "grad_norm", "align", "dir_cos", "n_grad")
-JSON_COLUMNS = ("params", "provenance", "widths", "verdict_json")
+JSON_COLUMNS = ("params", "provenance", "widths", "verdict_json", "integrator_stats")
 
 
 @dataclass(frozen=True)
@@ -53,7 +63,9 @@ class CaseRecord:
     """Everything stored for one case, as plain picklable values (it travels back from worker processes).
 
     ``members`` are dicts with the MEMBER_COLUMNS after ``case_id``; ``series`` maps a seed to a dict of
-    equal-length lists, one per SERIES_COLUMNS entry. A failed case has ``error`` and no members.
+    equal-length lists, one per SERIES_COLUMNS entry. A failed case has ``error`` and no members. ``state``
+    is the run's resume state (a dict of arrays) under ``lineage``; ``continued_from`` the case it
+    continued, if any.
     """
 
     case_id: str
@@ -67,6 +79,9 @@ class CaseRecord:
     traceback: str | None = None
     members: list = field(default_factory=list)
     series: dict = field(default_factory=dict)
+    lineage: str | None = None
+    state: dict | None = None
+    continued_from: str | None = None
 
 
 def _now():
@@ -108,6 +123,10 @@ class Store:
         found = self.connection.execute("SELECT value FROM meta WHERE key = 'schema'").fetchone()
         if found is None and "cases" in tables:
             found = ("1",)
+        if found is not None and found[0] == "2":  # format 3 adds members.integrator_stats and states
+            self.connection.execute("ALTER TABLE members ADD COLUMN integrator_stats TEXT")
+            self.connection.execute("UPDATE meta SET value = ? WHERE key = 'schema'", (SCHEMA_VERSION,))
+            found = (SCHEMA_VERSION,)
         if found is not None and found[0] != SCHEMA_VERSION:
             raise SadbenchError(f"{self.path}: results file format {found[0]}, this sadbench reads format "
                                 f"{SCHEMA_VERSION}; keep it and write new results elsewhere (--results DIR)")
@@ -147,12 +166,12 @@ class Store:
                params["loss"], params["integrator"]["name"], params["expect"], len(params["seeds"]), record.error,
                record.traceback, record.wall_time, record.worker, _now())
         with self.transaction():
-            for table in ("cases", "members", "series"):
+            for table in ("cases", "members", "series", "states"):
                 self.connection.execute(f"DELETE FROM {table} WHERE case_id = ?", (record.case_id,))
             self.connection.execute(f"INSERT INTO cases VALUES ({', '.join('?' * len(CASE_COLUMNS))})", row)
             self.connection.executemany(
                 f"INSERT INTO members VALUES ({', '.join('?' * len(MEMBER_COLUMNS))})",
-                [(record.case_id, *(_json(m[c]) if c in JSON_COLUMNS else m[c] for c in MEMBER_COLUMNS[1:]))
+                [(record.case_id, *(_json(m.get(c)) if c in JSON_COLUMNS else m.get(c) for c in MEMBER_COLUMNS[1:]))
                  for m in record.members],
             )
             for seed, series in record.series.items():
@@ -160,6 +179,27 @@ class Store:
                     "INSERT INTO series VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     [(record.case_id, seed, *row) for row in zip(*(series[name] for name in SERIES_COLUMNS))],
                 )
+            if record.state is not None:
+                buffer = io.BytesIO()
+                np.savez_compressed(buffer, **record.state)
+                self.connection.execute("INSERT INTO states VALUES (?, ?, ?, ?, ?)", (
+                    record.case_id, record.lineage, params["horizon"], record.continued_from, buffer.getvalue()))
+
+    def latest_state(self, lineage, horizon):
+        """(case_id, resume state dict) of the stored run of ``lineage`` with the longest horizon up to
+        ``horizon``, or None."""
+        row = self.connection.execute(
+            "SELECT case_id, state FROM states WHERE lineage = ? AND horizon <= ? ORDER BY horizon DESC LIMIT 1",
+            (lineage, horizon)).fetchone()
+        if row is None:
+            return None
+        with np.load(io.BytesIO(row["state"]), allow_pickle=False) as data:
+            return row["case_id"], dict(data)
+
+    def continued_from(self, case_id):
+        """The case whose stored state ``case_id`` continued, or None."""
+        row = self.connection.execute("SELECT continued_from FROM states WHERE case_id = ?", (case_id,)).fetchone()
+        return None if row is None else row[0]
 
     def meta(self):
         return {row["key"]: row["value"] for row in self.connection.execute("SELECT key, value FROM meta")}

@@ -21,6 +21,7 @@ A suite is checked completely before anything runs, and every mistake is reporte
       detectors: default        # or null, or a list of names / {name: {params}}
       seeds: [0, 1, 2]          # or {count: 20, start: 0}; the seeds run together as one ensemble
       expect: diverging         # optional: converged | diverging | directional | undecided | failed
+      backend: cuda             # optional, default cpu: cuda runs explicit Runge–Kutta on a GPU
     grid:                       # cartesian product over dotted key paths
       network.activation: [tanh, gelu]
     zip:                        # each group: equal-length lists varied together, one axis of the product
@@ -66,7 +67,8 @@ from sadbench.verdict import LABELS
 
 TOP_KEYS = ("name", "description", "plugins", "defaults", "grid", "zip", "cases")
 CASE_KEYS = ("label", "network", "target", "loss", "init", "integrator", "horizon", "save", "detectors",
-             "seeds", "expect")
+             "seeds", "expect", "backend")
+BACKENDS = ("cpu", "cuda")
 NETWORK_KEYS = ("widths", "activation", "bias")
 INTEGRATOR_KEYS = ("name", "dt", "rtol", "atol", "dt_min", "dt_max", "max_steps", "max_wall_time", "safety",
                    "factor_min", "factor_max")
@@ -313,6 +315,8 @@ def _check_case(case, ck):
     case["seeds"] = _seeds(case["seeds"], ck)
     if case["expect"] is not None and case["expect"] not in LABELS:
         raise ck.error(("expect",), f"expected one of {', '.join(LABELS)}, got {case['expect']!r}")
+    if case.get("backend", "cpu") not in BACKENDS:
+        raise ck.error(("backend",), f"expected one of {', '.join(BACKENDS)}, got {case['backend']!r}")
 
 
 def _check_network(network, ck):

@@ -1,6 +1,15 @@
 """Shared paths and helpers for the sadbench test suite."""
 
+import os
+import sys
 from pathlib import Path
+
+# The CUDA tests (tests/test_cuda.py) run on numba-cuda's simulator unless NUMBA_ENABLE_CUDASIM=0 is set
+# explicitly (a real GPU). numba.cuda reads numba's config when it is first imported, which is after this;
+# numba itself is already loaded (pytest's filterwarnings names a numba warning), so its config is re-read.
+os.environ.setdefault("NUMBA_ENABLE_CUDASIM", "1")
+if "numba.core.config" in sys.modules:
+    sys.modules["numba.core.config"].reload_config()
 
 import numpy as np
 

@@ -22,7 +22,8 @@ _VOLATILE = ("wall_time", "worker", "finished_at")
 def stored(path):
     """Everything stored except what depends on when and where a case ran."""
     with open_results(path) as store:
-        cases = [{k: v for k, v in row.items() if k not in _VOLATILE} for row in store.cases()]
+        cases = sorted(({k: v for k, v in row.items() if k not in _VOLATILE} for row in store.cases()),
+                       key=lambda row: row["case_id"])  # parallel cases are stored in the order they finish
         series = {(m["case_id"], m["seed"]): {k: [None if x != x else x for x in v.tolist()]  # NaN != NaN
                                               for k, v in store.series(m["case_id"], m["seed"]).items()}
                   for m in store.members()}

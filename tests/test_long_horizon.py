@@ -6,14 +6,23 @@ identical, since the complete state of every member (θ, t, step size, controlle
 carried over.
 """
 
+from pathlib import Path
+
 import numpy as np
 import pytest
+from click.testing import CliRunner
 from scipy.integrate import solve_ivp
+from test_stiff import flow_for_scipy
 
 import sadbench
+from sadbench.cli import build_cli
 from sadbench.integrate import resume
+from sadbench.runner import plan
 from sadbench.schedule import save_times
-from test_stiff import flow_for_scipy
+from sadbench.store import open_results
+from sadbench.suite import load_suite
+
+LONG_HORIZON_SUITE = Path(__file__).resolve().parent.parent / "suites" / "long_horizon.yaml"
 
 SERIES = ("loss", "norm", "grad_norm", "align", "dir_cos", "n_grad_saved", "theta", "grad", "t_final")
 METHODS = ["dopri5", "bdf", "ros34pw2", "rkc", "auto"]
@@ -176,3 +185,86 @@ def test_resume_checks_what_it_continues(tanh_x2):
     other = sadbench.Network([1, 4, 1], activation="gelu")
     with pytest.raises(sadbench.SadbenchError, match="cannot resume"):
         resume(sol.resume_state, 10.0, net=other, X=X, Y=Y)
+
+
+def test_auto_run_to_1e8_continues_to_1e9_without_starting_over(tanh_x2):
+    """The issue's use: a run to t = 1e8 continued later to 1e9 equals one run to 1e9, and the continuation
+    only integrates from 1e8 on (its count of gradients at 1e8 is the first run's)."""
+    net, X, Y, theta0 = tanh_x2
+    options = dict(integrator="auto", rtol=1e-8, atol=1e-11, detectors=None)
+    first = sadbench.integrate(net, theta0, X, Y, t_end=1e8, **options)
+    assert first.status == "success" and "bdf" in first.integrator_stats["switched_to"]
+    continued = first.resume(1e9, detectors=None)
+    assert_same_run(continued, sadbench.integrate(net, theta0, X, Y, t_end=1e9, **options))
+    assert continued.n_grad_saved[continued.t == 1e8] == first.n_grad
+
+
+def _suite(path, horizon):
+    path.write_text(f"""
+name: continued
+defaults:
+  network: {{widths: [1, 4, 1], activation: tanh}}
+  target: {{name: polynomial, expr: "x^2", n: 32, sampling: grid}}
+  integrator: {{name: auto, rtol: 1.0e-8, atol: 1.0e-11}}
+  horizon: {horizon}
+  detectors: null
+  seeds: [0, 1]
+""")
+    return path
+
+
+def _stored(results, suite):
+    """(members, series per seed, continued_from) of the suite's one case, as stored."""
+    (task,) = plan(load_suite(suite))
+    with open_results(Path(results) / "continued.sqlite") as store:
+        members = store.members(task.case_id)
+        series = {m["seed"]: store.series(task.case_id, m["seed"]) for m in members}
+        return members, series, store.continued_from(task.case_id)
+
+
+def test_sadbench_run_continues_a_stored_run_when_the_horizon_grows(tmp_path):
+    """`sadbench run` with the horizon raised from 1e8 to 1e9 continues the stored run (it says so), and
+    stores what a run straight to 1e9 stores, including which methods ``auto`` used."""
+    cli = build_cli()
+    short, long = _suite(tmp_path / "short.yaml", "1.0e8"), _suite(tmp_path / "long.yaml", "1.0e9")
+    assert CliRunner().invoke(cli, ["run", str(short), "--results", str(tmp_path / "a")]).exit_code == 0
+    result = CliRunner().invoke(cli, ["run", str(long), "--results", str(tmp_path / "a")])
+    assert result.exit_code == 0, result.output
+    (first,) = plan(load_suite(short))
+    assert f"continuing {first.case_id} from t = 1e+08" in result.stderr
+    straight = CliRunner().invoke(cli, ["run", str(long), "--results", str(tmp_path / "b")])
+    assert straight.exit_code == 0 and "continuing" not in straight.stderr
+    members, series, origin = _stored(tmp_path / "a", long)
+    expected_members, expected_series, no_origin = _stored(tmp_path / "b", long)
+    assert (origin, no_origin) == (first.case_id, None)
+    assert members == expected_members
+    for seed in series:
+        for name, values in series[seed].items():
+            np.testing.assert_array_equal(values, expected_series[seed][name], err_msg=name)
+    stats = members[0]["integrator_stats"]
+    assert stats["switched_to"][0] == "bdf" and stats["steps"]["bdf"] > 0 and stats["bdf"]["jacobian_evaluations"]
+
+
+def test_rerun_starts_over_instead_of_continuing(tmp_path):
+    cli = build_cli()
+    short, long = _suite(tmp_path / "short.yaml", "1.0e3"), _suite(tmp_path / "long.yaml", "1.0e4")
+    CliRunner().invoke(cli, ["run", str(short), "--results", str(tmp_path)])
+    result = CliRunner().invoke(cli, ["run", str(long), "--results", str(tmp_path), "--rerun"])
+    assert result.exit_code == 0 and "continuing" not in result.stderr
+    assert _stored(tmp_path, long)[2] is None
+
+
+def test_long_horizon_suite_is_the_issues_setup():
+    """suites/long_horizon.yaml: SAD 1D (GELU, tanh, softplus, swish) to 1e7 and tanh 1-4-1 on x² to 1e8."""
+    suite = load_suite(LONG_HORIZON_SUITE)
+    cases = {(tuple(c.params["network"]["widths"]), c.params["network"]["activation"]): c.params
+             for c in suite.cases}
+    for activation in ("gelu", "tanh", "softplus", "silu"):
+        sad = cases[(1, 10, 20, 10, 1), activation]
+        assert sad["horizon"] == 1e7 and sad["integrator"]["name"] == "auto"
+        assert sad["target"] == {"name": "polynomial", "preset": "sad1d", "n": 64, "sampling": "uniform", "seed": 0}
+        assert sad["init"] == {"scheme": "xavier_uniform", "gain": 1.0, "bias": 0.0}
+    small = cases[(1, 4, 1), "tanh"]
+    assert small["horizon"] == 1e8 and small["target"]["expr"] == "x^2" and small["target"]["n"] == 32
+    net = sadbench.Network([1, 10, 20, 10, 1], activation="gelu")
+    assert net.num_params == 461

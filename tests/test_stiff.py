@@ -104,10 +104,11 @@ def test_builtin_stiff_integrators_are_registered_with_their_orders():
     assert all(REGISTRY.get("integrator", name).second_order for name in orders)
 
 
-@pytest.mark.parametrize("jacobian", ["every_step", "frozen"])
+@pytest.mark.parametrize("jacobian", ["every_step", "frozen", "reuse"])
 def test_rosenbrock_w_order(jacobian, reference_end):
-    """Order 3 with a fresh Jacobian every step, and still 3 with the first one kept for good: ROS34PW2 is
-    a W-method, which is why reusing a stale Hessian costs no accuracy order."""
+    """Order 3 with a fresh Jacobian every step, still 3 with the first one kept for good, and 3 with the
+    registered method's reuse policy: ROS34PW2 is a W-method, which is why reusing a stale Hessian costs no
+    accuracy order."""
     method = fixed_step(RosenbrockW(f"ros_{jacobian}", ROS34PW2, jacobian=jacobian))
     assert abs(measured_order(method, reference_end) - 3) <= 0.2
 
@@ -207,6 +208,23 @@ def test_nonlinear_flow_agrees_with_scipy_radau(name, tanh_x2_radau):
     assert sol.status == "success"
     error = np.linalg.norm(sol.theta_saved[1:] - ref, axis=1) / np.linalg.norm(ref, axis=1)
     assert error.max() <= 1e-6, error
+
+
+def test_float32_eigenvectors_cost_bdf_no_accuracy(tanh_x2_radau):
+    """BDF's Newton solves use the Hessian's eigenvectors in float32 (jacobian.py); Newton iterates on the
+    float64 residual, so the result is as accurate as with float64 eigenvectors, at two tolerances."""
+    net, X, Y, theta0, t, ref = tanh_x2_radau
+    for rtol in (1e-7, 1e-10):
+        errors = {}
+        for precision in ("float32", "float64"):
+            sol = sadbench.integrate(net, theta0, X, Y, integrator=BDF(f"bdf_{precision}", eigenvectors=precision),
+                                     t_end=t[-1], save=t, rtol=rtol, atol=1e-2 * rtol, save_theta=True,
+                                     detectors=None)
+            errors[precision] = np.max(np.linalg.norm(sol.theta_saved[1:] - ref, axis=1)
+                                       / np.linalg.norm(ref, axis=1))
+        assert errors["float32"] <= max(2 * errors["float64"], 10 * rtol), (rtol, errors)
+    with pytest.raises(ValueError, match="eigenvectors"):
+        BDF("bdf16", eigenvectors="float16")
 
 
 @pytest.mark.parametrize("name", ["bdf", "ros34pw2", "rkc", "auto"])

@@ -26,7 +26,7 @@ def test_round_trip_of_cases_members_and_series(tmp_path):
     assert report.case_ids == [task.case_id for task in plan(suite)]
     with open_results(report.path) as store:
         assert store.meta()["sadbench_version"] == sadbench.__version__
-        assert store.meta()["schema"] == "2" and "created_at" in store.meta()
+        assert store.meta()["schema"] == "3" and "created_at" in store.meta()
         rows = store.cases(report.case_ids)
         for row, case, record in zip(rows, suite.cases, report.results):
             assert row["params"] == case.params and row["label"] == case.label
@@ -41,6 +41,7 @@ def test_round_trip_of_cases_members_and_series(tmp_path):
                 assert (member["n_grad"], member["n_steps"], member["n_rejected"]) == (
                     sol.n_grad[e], sol.n_steps[e], sol.n_rejected[e])
                 assert member["verdict_json"]["detector"] == sol.verdict[e].detector
+                assert member["integrator_stats"] == (sol.integrator_stats[e] if sol.integrator_stats else None)
                 series = store.series(row["case_id"], member["seed"])
                 for name in SERIES_COLUMNS:
                     np.testing.assert_array_equal(series[name], getattr(sol.member_trace(e), name))
@@ -151,3 +152,16 @@ def test_a_file_that_is_not_a_results_file_is_refused(tmp_path):
     with pytest.raises(SadbenchError) as info:
         Store(other)
     assert str(info.value) == f"{other}: an SQLite file, but not a sadbench results file"
+
+
+def test_a_format_2_file_is_migrated_and_keeps_its_results(tmp_path):
+    """Format 3 adds members.integrator_stats and the states table; a format-2 file gains them on opening."""
+    report = run_suite(load_suite(SUITES / "tiny.yaml"), tmp_path)
+    connection = sqlite3.connect(report.path)
+    connection.executescript("DROP TABLE states; ALTER TABLE members DROP COLUMN integrator_stats; "
+                             "UPDATE meta SET value = '2' WHERE key = 'schema';")
+    connection.close()
+    with open_results(report.path) as store:
+        assert store.meta()["schema"] == "3"
+        assert len(store.members()) == 4 and all(m["integrator_stats"] is None for m in store.members())
+        assert store.latest_state("any lineage", 1e9) is None
