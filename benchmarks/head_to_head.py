@@ -58,6 +58,26 @@ def layers(widths):
     return out
 
 
+def mse_loss(theta, Xt, Yt, sigma):
+    """The mse of the network with flat parameters ``theta`` on the points in the columns of ``Xt``; the same
+    code for jax.numpy arrays and torch tensors, which share these operators and methods."""
+    shape = layers(WIDTHS)
+    a = Xt
+    for i, (w, (o, n_in), b) in enumerate(shape):
+        z = theta[w : w + o * n_in].reshape(o, n_in) @ a + theta[b : b + o][:, None]
+        a = z if i == len(shape) - 1 else sigma(z)
+    return ((a - Yt) ** 2).sum(0).mean()
+
+
+def rk4_step(field, y):
+    """One classical Runge–Kutta step of y' = field(y) with dt = RK4_DT, for any array type."""
+    k1 = field(y)
+    k2 = field(y + 0.5 * RK4_DT * k1)
+    k3 = field(y + 0.5 * RK4_DT * k2)
+    k4 = field(y + RK4_DT * k3)
+    return y + RK4_DT / 6.0 * (k1 + 2.0 * k2 + 2.0 * k3 + k4)
+
+
 # ---------------------------------------------------------------------------------------------- sadbench
 
 
@@ -91,26 +111,15 @@ def jax_runner():
     def build(method, activation, X, Y):
         sigma = {"gelu": lambda z: jax.nn.gelu(z, approximate=False), "tanh": jnp.tanh}[activation]
         Xt, Yt = jnp.asarray(X.T), jnp.asarray(Y.T)
-        shape = layers(WIDTHS)
 
         def loss(theta):
-            a = Xt
-            for i, (w, (o, n_in), b) in enumerate(shape):
-                z = theta[w : w + o * n_in].reshape(o, n_in) @ a + theta[b : b + o][:, None]
-                a = z if i == len(shape) - 1 else sigma(z)
-            return jnp.mean(jnp.sum((a - Yt) ** 2, axis=0))
+            return mse_loss(theta, Xt, Yt, sigma)
 
         field = jax.grad(loss)
         if method == "rk4":
             def one(theta):
-                def step(_, y):
-                    k1 = -field(y)
-                    k2 = -field(y + 0.5 * RK4_DT * k1)
-                    k3 = -field(y + 0.5 * RK4_DT * k2)
-                    k4 = -field(y + RK4_DT * k3)
-                    return y + RK4_DT / 6.0 * (k1 + 2.0 * k2 + 2.0 * k3 + k4)
-
-                return loss(theta), loss(jax.lax.fori_loop(0, RK4_STEPS, step, theta)), 4 * RK4_STEPS
+                final = jax.lax.fori_loop(0, RK4_STEPS, lambda _, y: rk4_step(lambda z: -field(z), y), theta)
+                return loss(theta), loss(final), 4 * RK4_STEPS
         else:
             term = diffrax.ODETerm(lambda t, y, args: -field(y))
 
@@ -143,26 +152,17 @@ def torch_runner():
         sigma = {"gelu": torch.nn.functional.gelu, "tanh": torch.tanh}[activation]
         Xt = torch.as_tensor(X.T, dtype=torch.float64)
         Yt = torch.as_tensor(Y.T, dtype=torch.float64)
-        shape = layers(WIDTHS)
 
         def loss(theta):
-            a = Xt
-            for i, (w, (o, n_in), b) in enumerate(shape):
-                z = theta[w : w + o * n_in].reshape(o, n_in) @ a + theta[b : b + o][:, None]
-                a = z if i == len(shape) - 1 else sigma(z)
-            return torch.mean(torch.sum((a - Yt) ** 2, dim=0))
+            return mse_loss(theta, Xt, Yt, sigma)
 
         batch_loss, batch_grad = vmap(loss), vmap(grad(loss))
         theta = torch.as_tensor(theta0, dtype=torch.float64)
         with torch.no_grad():
             if method == "rk4":
-                y = theta.clone()
+                y = theta
                 for _ in range(RK4_STEPS):
-                    k1 = -batch_grad(y)
-                    k2 = -batch_grad(y + 0.5 * RK4_DT * k1)
-                    k3 = -batch_grad(y + 0.5 * RK4_DT * k2)
-                    k4 = -batch_grad(y + RK4_DT * k3)
-                    y = y + RK4_DT / 6.0 * (k1 + 2.0 * k2 + 2.0 * k3 + k4)
+                    y = rk4_step(lambda z: -batch_grad(z), y)
                 grads = 4 * RK4_STEPS * len(theta0)
             else:
                 calls = [0]
@@ -220,13 +220,9 @@ def scipy_runner(max_members):
 
         initial = loss_grad(theta0)[0]
         if method == "rk4":
-            y = theta0.copy()
+            y = theta0
             for _ in range(RK4_STEPS):
-                k1 = -loss_grad(y)[1]
-                k2 = -loss_grad(y + 0.5 * RK4_DT * k1)[1]
-                k3 = -loss_grad(y + 0.5 * RK4_DT * k2)[1]
-                k4 = -loss_grad(y + RK4_DT * k3)[1]
-                y = y + RK4_DT / 6.0 * (k1 + 2.0 * k2 + 2.0 * k3 + k4)
+                y = rk4_step(lambda z: -loss_grad(z)[1], y)
             return initial, loss_grad(y)[0], 4 * RK4_STEPS * len(theta0)
         finals, grads = [], 0
         for theta in theta0:
