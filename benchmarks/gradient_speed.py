@@ -12,6 +12,7 @@ forward pass, the weight gradients and the δ propagation, plus bias, σ′ and 
 evaluation is not counted) and compared with a numpy float64 matrix product on the same threads.
 
     python benchmarks/gradient_speed.py --activation gelu --widths 1 16 16 1 --points 64 --ensemble 1024
+    python benchmarks/gradient_speed.py --precision float32      # the gradient passes in float32 arithmetic
     python benchmarks/gradient_speed.py --compile-times          # seconds to build each activation × loss
     python benchmarks/gradient_speed.py --hessian --widths 1 10 20 10 1 --points 64
 
@@ -31,6 +32,7 @@ from numba import get_num_threads, njit, prange, types
 
 import sadbench
 from sadbench import signatures as sig
+from sadbench.kernels import PRECISIONS
 
 RHS_FN = types.FunctionType(sig.RHS)
 LOOP = types.void(RHS_FN, sig.MATRIX, sig.MATRIX, types.int64[::1], types.int64, sig.MATRIX, sig.MATRIX,
@@ -122,9 +124,9 @@ def problem(args):
 def time_kernels(args):
     net, X, Y = problem(args)
     start = time.perf_counter()
-    kernels = net.kernels(args.loss)
+    kernels = net.kernels(args.loss, args.precision)
     print(f"{args.activation} × {args.loss}, widths {args.widths}, n = {args.points}, P = {net.num_params}, "
-          f"{get_num_threads()} threads")
+          f"{args.precision}, {get_num_threads()} threads")
     print(f"build kernels (compile): {time.perf_counter() - start:.2f} s")
     rhs = kernels.functions[0]
     flops = gradient_flops(args.widths, args.points)
@@ -209,6 +211,8 @@ def main():
     parser.add_argument("--steps-single", type=int, default=20000)
     parser.add_argument("--steps-ensemble", type=int, default=50)
     parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--precision", choices=PRECISIONS, default="float64",
+                        help="working precision of the gradient passes (not --hessian's)")
     parser.add_argument("--skip-single", action="store_true", help="only the ensemble")
     parser.add_argument("--hessian", action="store_true", help="time hvp and the dense Hessian instead")
     parser.add_argument("--compile-times", action="store_true", help="time kernel builds in fresh processes")

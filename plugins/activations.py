@@ -44,18 +44,18 @@ def d2_tanh(x):
 
 @njit(**SCALAR)
 def gelu(x):
-    return x * vmath.ndtr_pdf(x)[0]
+    return x * vmath.ndtr_pdf_no_nan(x)[0]
 
 
 @njit(**SCALAR)
 def d_gelu(x):
-    cdf, pdf = vmath.ndtr_pdf(x)
+    cdf, pdf = vmath.ndtr_pdf_no_nan(x)
     return cdf + x * pdf
 
 
 @njit(**SCALAR)
 def d2_gelu(x):
-    return vmath.ndtr_pdf(x)[1] * (2.0 - x * x)
+    return vmath.ndtr_pdf_no_nan(x)[1] * (2.0 - x * x)
 
 
 @njit(**SCALAR)

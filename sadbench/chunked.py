@@ -10,7 +10,7 @@ uninterrupted call give the same numbers.
 
 import hashlib
 import time
-from dataclasses import dataclass, fields
+from dataclasses import MISSING, dataclass, fields
 
 import numpy as np
 
@@ -52,6 +52,7 @@ class RunState:
     anchors: np.ndarray  # (E, P) θ at the previous save time (direction cosine)
     method_work: np.ndarray  # (E, 2P + work_size(P))
     states: np.ndarray  # (E, driver.STATE_SIZE)
+    precision: str = "float64"  # of the gradient passes (sadbench.kernels.PRECISIONS)
 
     def to_dict(self):
         """Plain numpy values (strings as 0-d arrays), for ``np.savez(path, **state)``."""
@@ -62,11 +63,14 @@ class RunState:
 
     @classmethod
     def from_dict(cls, d):
-        """The state from :meth:`to_dict`'s dict, or from ``np.load`` of a file saved from it."""
+        """The state from :meth:`to_dict`'s dict, or from ``np.load`` of a file saved from it (a field with a
+        default may be missing: a state stored before the field existed)."""
         if int(np.asarray(d.get("format", -1))) != FORMAT:
             raise SadbenchError(f"not a sadbench resume state (format {FORMAT}); keys: {sorted(d)}")
         values = {}
         for f in fields(cls):
+            if f.name not in d and f.default is not MISSING:
+                continue
             value = np.asarray(d[f.name])
             if f.type in (str, "str"):
                 value = str(value)

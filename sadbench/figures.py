@@ -49,14 +49,16 @@ _CURVES = (("loss", "L", "log"), ("norm", "||θ||", "linear"), ("R", "R = ||θ||
 
 def median_curves(groups):
     """L, ||θ|| and R(t) against t: per case the median over seeds with a 10–90 % band; ``groups`` maps a
-    legend label to a list of seed series (dicts of arrays on the same saved times)."""
+    legend label to a list of seed series (dicts of arrays keyed by column, "t" among them). A member that
+    stopped early (a detector decided) has fewer saved times: after its last one it leaves the statistics."""
     fig = Figure(figsize=(13, 3.8), layout="constrained")
     axes = fig.subplots(1, len(_CURVES))
     for k, (label, series) in enumerate(groups.items()):
-        t = series[0]["t"]
+        t = np.unique(np.concatenate([s["t"] for s in series]))
         keep = t > 0
         for ax, (name, _, _) in zip(axes, _CURVES):
-            stack = np.array([s["norm"] * s["grad_norm"] if name == "R" else s[name] for s in series])[:, keep]
+            stack = np.array([_on_times(s, "norm", t) * _on_times(s, "grad_norm", t) if name == "R"
+                              else _on_times(s, name, t) for s in series])[:, keep]
             if not np.isfinite(stack).any(axis=0).any():
                 continue
             lo, mid, hi = np.nanpercentile(stack, [10, 50, 90], axis=0)
@@ -67,6 +69,13 @@ def median_curves(groups):
         ax.grid(True, alpha=0.3)
     axes[0].legend(fontsize=6, loc="lower left")
     return fig
+
+
+def _on_times(series, name, t):
+    """``series[name]`` on the times ``t`` (a superset of the series' own), NaN where it has no value."""
+    values = np.full(t.size, np.nan)
+    values[np.searchsorted(t, series["t"])] = series[name]
+    return values
 
 
 def divergence(times, horizon, factor):

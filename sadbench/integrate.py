@@ -9,6 +9,7 @@ import numpy as np
 from sadbench import driver
 from sadbench.chunked import RunState, data_digest, run_chunks
 from sadbench.errors import SadbenchError
+from sadbench.network import check_precision
 from sadbench.schedule import save_times
 from sadbench.solution import Probe, Solution
 from sadbench.verdict import combine
@@ -17,7 +18,7 @@ DEFAULT_DETECTORS = ("nonfinite", "norm_threshold", "critical_point", "divergenc
 
 #: integrate()'s arguments that define the method; a resumed run keeps the stored values.
 METHOD_OPTIONS = ("loss", "integrator", "dt", "rtol", "atol", "dt_min", "dt_max", "safety", "factor_min",
-                  "factor_max", "save_theta")
+                  "factor_max", "save_theta", "precision")
 
 
 def resolve_detectors(detectors, registry):
@@ -75,7 +76,7 @@ def _check_method(method, net, dt):
 def integrate(net, theta0, X, Y, *, loss="mse", integrator="dopri5", t_end=1.0, dt=None, rtol=1e-6,
               atol=1e-9, dt_min=0.0, dt_max=np.inf, max_steps=10_000_000, max_wall_time=np.inf, save="log",
               save_per_decade=10, t_first=None, save_theta=False, detectors="default", safety=0.9,
-              factor_min=0.2, factor_max=10.0, backend="cpu", cuda_layout="auto"):
+              factor_min=0.2, factor_max=10.0, backend="cpu", cuda_layout="auto", precision="float64"):
     """Integrate the gradient flow of ``loss`` for ``net`` from ``theta0`` (P,) or (E, P) to ``t_end``.
 
     Fixed-step integrators need ``dt``; for adaptive ones ``dt`` is the first step (chosen automatically
@@ -89,6 +90,10 @@ def integrate(net, theta0, X, Y, *, loss="mse", integrator="dopri5", t_end=1.0, 
     ``backend="cuda"`` runs explicit Runge–Kutta integrators on an NVIDIA GPU (:mod:`sadbench.cuda`;
     ``cuda_layout`` "thread", "block" or "auto" picks one thread or one block per member); the results
     are the CPU backend's to rounding.
+
+    ``precision="float32"`` computes the gradient passes in float32 arithmetic (θ rounded to float32 for each
+    gradient, ∇L widened to float64); the state, the step control and the observables stay float64. It is
+    CPU-only and has no second-order passes, so it refuses the stiff integrators (bdf, rkc, ros34pw2, auto).
 
     ``theta0`` may also be a Solution or its ``resume_state`` (see :func:`resume`): the run continues to
     ``t_end`` with its stored method options.
@@ -104,6 +109,7 @@ def integrate(net, theta0, X, Y, *, loss="mse", integrator="dopri5", t_end=1.0, 
     method = registry.get("integrator", integrator)
     loss_spec = registry.get("loss", loss)
     _check_method(method, net, dt)
+    _check_precision(precision, method, backend)
     _check_backend(backend, method)
     X, Y = net.check_data(X, Y)
     thetas, single = net.check_theta(theta0)
@@ -123,6 +129,7 @@ def integrate(net, theta0, X, Y, *, loss="mse", integrator="dopri5", t_end=1.0, 
         snapshots=np.zeros((n_members, times.size, P) if save_theta else (n_members, 0, 0)),
         theta0=thetas.copy(), thetas=thetas.copy(), grads=np.zeros_like(thetas), anchors=np.zeros_like(thetas),
         method_work=np.zeros((n_members, 2 * P + int(method.work_size(P)))), states=states,
+        precision=precision,
     )
     return _run(net, X, Y, method, loss_spec, state, max_steps, max_wall_time,
                 resolve_detectors(detectors, registry), backend, cuda_layout)
@@ -139,7 +146,8 @@ def resume(source, t_end=None, *, net=None, X=None, Y=None, max_steps=10_000_000
     New save times follow the stored schedule, or ``save`` (an array of times after the last one). The
     returned Solution holds the whole series, from t = 0, as one uninterrupted run would. ``integrator``
     is only needed for a run made with an unregistered Integrator object: pass that object again.
-    ``backend`` may differ from the stored run's: the state is the same on both.
+    ``backend`` may differ from the stored run's: the state is the same on both. The run keeps its stored
+    ``precision``.
     """
     if isinstance(source, Solution):
         if source._context is not None:
@@ -154,6 +162,7 @@ def resume(source, t_end=None, *, net=None, X=None, Y=None, max_steps=10_000_000
     if method.name != state.integrator:
         raise SadbenchError(f"the stored run used integrator {state.integrator!r}, not {method.name!r}")
     loss_spec = net.registry.get("loss", state.loss)
+    _check_precision(state.precision, method, backend)
     _check_backend(backend, method)
     X, Y = net.check_data(X, Y)
     state.check_matches(net, X, Y, loss_spec.name)
@@ -206,6 +215,7 @@ def _check_resume_options(source, given):
         "dt_min": settings[driver.DT_MIN_], "dt_max": settings[driver.DT_MAX], "safety": settings[driver.SAFETY],
         "factor_min": settings[driver.FACTOR_MIN], "factor_max": settings[driver.FACTOR_MAX],
         "save_theta": np.asarray(state["snapshots"]).shape[1] > 0,
+        "precision": str(state.get("precision", "float64")),
     }
     defaults = inspect.signature(integrate).parameters
     for name, value in given.items():
@@ -230,13 +240,24 @@ def _check_backend(backend, method):
         raise SadbenchError(f"backend must be 'cpu' or 'cuda', got {backend!r}")
 
 
+def _check_precision(precision, method, backend):
+    """Refuse an unknown precision, and float32 where it cannot run: stiff methods, the GPU."""
+    if check_precision(precision) == "float64":
+        return
+    if method.second_order or method.stiff:  # auto's stiff partners need them too
+        raise SadbenchError(f"integrator {method.name!r} uses Hessian-vector products, which precision "
+                            f"'float32' does not compute; use precision='float64'")
+    if backend == "cuda":
+        raise SadbenchError("backend 'cuda' computes in float64 only; precision 'float32' runs on backend='cpu'")
+
+
 def _run(net, X, Y, method, loss_spec, state, max_steps, max_wall_time, detector_instances, backend="cpu",
          cuda_layout="auto"):
     """Run the chunk loop on ``state`` and turn the result into a Solution with findings and verdicts."""
     n_members = state.thetas.shape[0]
     _set_run_control(state.settings, max_steps, [d.events() for _, d in detector_instances])
     state.states[:, driver.STEP_BASE] = state.states[:, driver.N_STEPS] + state.states[:, driver.N_REJECTED]
-    kernels = net.kernels(loss_spec)
+    kernels = net.kernels(loss_spec, state.precision)
     widths, bias, work = net.problem_arrays(X, n_members)
     probe = Probe(net, X, Y, loss_spec.name)
     stoppers = [d for _, d in detector_instances if callable(getattr(d, "stop", None))]

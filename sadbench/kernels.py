@@ -26,6 +26,15 @@ How the passes are laid out for the vectoriser (measured: benchmarks/gradient_sp
 
 :mod:`sadbench.second_order` explains the Hessian passes, which are compiled here with the building blocks
 they share, so that numba's disk cache of all of them is invalidated together.
+
+**Working precision.** The gradient passes are compiled for float64 and float32 arrays, the same code (one
+overload each; :data:`WORKING` holds each precision's types; the float32 ones only once a float32 kernel is
+built, :func:`passes`). In float32 (``precision="float32"``) the entry point keeps the float64 contract of
+:mod:`sadbench.signatures`: it rounds θ to float32 into the member's scratch, runs the forward and backward
+passes in float32 arithmetic in a float32 view of the scratch (X and Y chunks, Z, σ(Z), σ′(Z), δ, ∇W: twice
+as many values per vector register), and writes ∇L back as float64; the loss is summed in float64. The
+plugin's scalar functions still run in float64, on float64(z), their results stored as float32. There are
+no float32 second-order passes.
 """
 
 import math
@@ -59,8 +68,13 @@ LAYOUT_FIELDS = ("x", "y", "z", "a", "g", "delta", "s", "rz", "ra", "rd", "l2", 
 
 
 def work_size(widths, n):
-    """Scratch float64s one member needs (gradient, Hessian-vector products and dense Hessians)."""
-    return int(layout(np.asarray(widths, dtype=np.int64), int(n))[-2])
+    """Scratch float64s one member needs: the gradient, Hessian-vector products and dense Hessians in
+    float64, and the float32 gradient, whose regions (counted in float32s) are followed by θ and ∇L in
+    float32 (:func:`loss_grad_pass_f32`)."""
+    widths = np.asarray(widths, dtype=np.int64)
+    end = int(layout(widths, int(n))[-2])
+    params = int((widths[1:] * (widths[:-1] + 1)).sum())  # with biases: an upper bound
+    return max(end, -(-(end + 2 * params) // 2))
 
 
 @njit(cache=True)
@@ -141,7 +155,50 @@ def weights(theta, widths, bias, layer):
 
 MAT = types.float64[:, ::1]
 VEC = types.float64[::1]
+MAT32 = types.float32[:, ::1]
+VEC32 = types.float32[::1]
 INT = types.int64
+
+# The plugin-specific element-wise loops' types (see below), per working precision.
+#: fdf(z, a, g): a = σ(z), g = σ′(z), element-wise
+ACT_FDF = types.void(VEC, VEC, VEC)
+#: d2(z, s): s *= σ″(z), element-wise (float64 only)
+ACT_D2 = types.void(VEC, VEC)
+#: loss(z, y, value, d1, d2, scale): value = ℓ(z, y); d1 = scale·∂ℓ/∂z; d2 = scale·∂²ℓ/∂z² if d2.size
+LOSS_TERMS = types.void(VEC, VEC, VEC, VEC, VEC, types.float64)
+
+Working = namedtuple("Working", "mat vec fdf terms")
+"""A working precision's array types and the first-class types of its element-wise loops."""
+
+WORKING = {
+    "float64": Working(MAT, VEC, types.FunctionType(ACT_FDF), types.FunctionType(LOSS_TERMS)),
+    "float32": Working(MAT32, VEC32, types.FunctionType(types.void(VEC32, VEC32, VEC32)),
+                       types.FunctionType(types.void(VEC32, VEC32, VEC32, VEC32, VEC32, types.float64))),
+}
+#: The working precisions of the gradient passes, the default first.
+PRECISIONS = tuple(WORKING)
+_FLOAT32 = []  # (dispatcher, signature) of every pass that compile_float32() compiles
+
+
+def passes(signature):
+    """Decorator of a pass over working-precision arrays, typed by ``signature(working)``: compiled (and
+    cached on disk) for float64 when this module loads, and for float32 by :func:`compile_float32`, so
+    that a float64 user never compiles the float32 overloads."""
+
+    def compiled(py_func):
+        dispatcher = njit(cache=True, **KERNEL)(py_func)
+        dispatcher.compile(signature(WORKING["float64"]))
+        _FLOAT32.append((dispatcher, signature(WORKING["float32"])))
+        return dispatcher
+
+    return compiled
+
+
+@lru_cache(maxsize=None)
+def compile_float32():
+    """Compile (or load from numba's cache) the float32 overloads of the passes, once per process."""
+    for dispatcher, signature in _FLOAT32:
+        dispatcher.compile(signature)
 
 
 @njit(**INLINE)
@@ -227,7 +284,7 @@ def _matmul(M, src, dst, transpose, init, values):
     j = 0
     while j + 4 <= n_dst:
         d0, d1, d2, d3 = dst[j], dst[j + 1], dst[j + 2], dst[j + 3]
-        c0 = c1 = c2 = c3 = 0.0
+        c0 = c1 = c2 = c3 = dst.dtype.type(0)  # the working precision's zero: no float64 promotion
         if init == 2:
             c0, c1, c2, c3 = values[j], values[j + 1], values[j + 2], values[j + 3]
         fresh = init > 0
@@ -245,7 +302,7 @@ def _matmul(M, src, dst, transpose, init, values):
         j += 4
     while j < n_dst:
         d = dst[j]
-        c = values[j] if init == 2 else 0.0
+        c = values[j] if init == 2 else dst.dtype.type(0)
         fresh = init > 0
         m = 0
         while m + 4 <= n_src:
@@ -260,13 +317,13 @@ def _matmul(M, src, dst, transpose, init, values):
         j += 1
 
 
-@njit(types.void(MAT, MAT, MAT, INT, VEC), cache=True, **KERNEL)
+@passes(lambda w: types.void(w.mat, w.mat, w.mat, INT, w.vec))
 def matmul(M, src, dst, init, values):
     """dst (+)= M·src, M (rows(dst), rows(src)); ``init`` as for :func:`_matmul`."""
     _matmul(M, src, dst, False, init, values)
 
 
-@njit(types.void(MAT, MAT, MAT, INT), cache=True, **KERNEL)
+@passes(lambda w: types.void(w.mat, w.mat, w.mat, INT))
 def matmul_t(M, src, dst, init):
     """dst (+)= Mᵀ·src, M (rows(src), rows(dst)); ``init`` 0 adds, 1 overwrites."""
     _matmul(M, src, dst, True, init, M[0])
@@ -274,7 +331,7 @@ def matmul_t(M, src, dst, init):
 
 @njit(**INLINE)
 def _dot24(a0, a1, b0, b1, b2, b3):
-    s00 = s01 = s02 = s03 = s10 = s11 = s12 = s13 = 0.0
+    s00 = s01 = s02 = s03 = s10 = s11 = s12 = s13 = a0.dtype.type(0)
     for i in range(a0.size):
         x, y = a0[i], a1[i]
         u0, u1, u2, u3 = b0[i], b1[i], b2[i], b3[i]
@@ -291,7 +348,7 @@ def _dot24(a0, a1, b0, b1, b2, b3):
 
 @njit(**INLINE)
 def _dot4(a, b0, b1, b2, b3):
-    s0 = s1 = s2 = s3 = 0.0
+    s0 = s1 = s2 = s3 = a.dtype.type(0)
     for i in range(a.size):
         x = a[i]
         s0 += x * b0[i]
@@ -303,7 +360,7 @@ def _dot4(a, b0, b1, b2, b3):
 
 @njit(**INLINE)
 def _dot(a, b):
-    s = 0.0
+    s = a.dtype.type(0)
     for i in range(a.size):
         s += a[i] * b[i]
     return s
@@ -311,13 +368,13 @@ def _dot(a, b):
 
 @njit(**INLINE)
 def _sum(a):
-    s = 0.0
+    s = a.dtype.type(0)
     for i in range(a.size):
         s += a[i]
     return s
 
 
-@njit(types.void(MAT, MAT, MAT, VEC), cache=True, **KERNEL)
+@passes(lambda w: types.void(w.mat, w.mat, w.mat, w.vec))
 def outer_acc(delta, A, G, sums):
     """G += delta·Aᵀ: G[j, m] += Σ_i delta[j, i]·A[m, i], contiguous dot products eight at a time (two rows
     of delta by four of A) sharing their loads; and sums[j] += Σ_i delta[j, i] unless sums is empty."""
@@ -379,29 +436,25 @@ def fill_rows(dst, values, has_values):
 # --- the plugin-specific element-wise loops ------------------------------------------------------------
 # The only code compiled per activation (σ, σ′ in one pass; σ″) and per loss; the passes below receive
 # them as first-class functions. Compiled without fast-math flags of their own, so that a third-party
-# plugin function without flags is not compiled with looser ones; the built-ins bring their own.
+# plugin function without flags is not compiled with looser ones; the built-ins bring their own. In float32
+# they call the plugin's (float64) scalar functions on float64(z) and store float32.
 
-#: fdf(z, a, g): a = σ(z), g = σ′(z), element-wise
-ACT_FDF = types.void(VEC, VEC, VEC)
-#: d2(z, s): s *= σ″(z), element-wise
-ACT_D2 = types.void(VEC, VEC)
-#: loss(z, y, value, d1, d2, scale): value = ℓ(z, y); d1 = scale·∂ℓ/∂z; d2 = scale·∂²ℓ/∂z² if d2.size
-LOSS_TERMS = types.void(VEC, VEC, VEC, VEC, VEC, types.float64)
 ELEMENTWISE = dict(error_model="numpy")
 
 
 @lru_cache(maxsize=None)
-def activation_loops(f, df, d2f):
-    """The compiled (fdf, d2) loops of one activation (d2 None without σ″)."""
+def activation_loops(f, df, d2f, precision="float64"):
+    """The compiled (fdf, d2) loops of one activation in a working precision (d2 None without σ″, and in
+    float32, which has no second-order passes)."""
 
-    @njit(ACT_FDF, **ELEMENTWISE)
+    @njit(WORKING[precision].fdf.signature, **ELEMENTWISE)
     def fdf(z, a, g):
         for i in range(z.size):
-            x = z[i]
+            x = np.float64(z[i])
             a[i] = f(x)
             g[i] = df(x)
 
-    if d2f is None:
+    if d2f is None or precision != "float64":
         return fdf, None
 
     @njit(ACT_D2, **ELEMENTWISE)
@@ -413,17 +466,18 @@ def activation_loops(f, df, d2f):
 
 
 @lru_cache(maxsize=None)
-def loss_loop(value, d1, d2):
-    """The compiled element-wise loop of one loss."""
+def loss_loop(value, d1, d2, precision="float64"):
+    """The compiled element-wise loop of one loss in a working precision."""
 
-    @njit(LOSS_TERMS, **ELEMENTWISE)
+    @njit(WORKING[precision].terms.signature, **ELEMENTWISE)
     def terms(z, y, values, g1, g2, scale):
         for i in range(z.size):
-            values[i] = value(z[i], y[i])
-            g1[i] = scale * d1(z[i], y[i])
+            zi, yi = np.float64(z[i]), np.float64(y[i])
+            values[i] = value(zi, yi)
+            g1[i] = scale * d1(zi, yi)
         if g2.size:
             for i in range(z.size):
-                g2[i] = scale * d2(z[i], y[i])
+                g2[i] = scale * d2(np.float64(z[i]), np.float64(y[i]))
 
     return terms
 
@@ -433,12 +487,12 @@ def loss_loop(value, d1, d2):
 ACT_FN = types.FunctionType(ACT_FDF)
 D2_FN = types.FunctionType(ACT_D2)
 LOSS_FN = types.FunctionType(LOSS_TERMS)
+WIDTHS = types.int64[::1]
 
 
-@njit(types.void(sig.PROBLEM, INT, INT), cache=True, **KERNEL)
-def load_chunk(prob, start, c):
-    """Copy Xᵀ and Yᵀ of points start .. start + c - 1 into the scratch."""
-    X, Y, widths, bias, work = prob
+@passes(lambda w: types.void(sig.MATRIX, sig.MATRIX, WIDTHS, w.vec, INT, INT))
+def load_chunk(X, Y, widths, work, start, c):
+    """Copy Xᵀ and Yᵀ of points start .. start + c - 1 into the scratch (rounded to its precision)."""
     lay = layout(widths, X.shape[0])
     xt = _view(work, lay[0], X.shape[1], c)
     yt = _view(work, lay[1], Y.shape[1], c)
@@ -449,7 +503,7 @@ def load_chunk(prob, start, c):
             yt[j, i] = Y[start + i, j]
 
 
-@njit(types.void(VEC, types.int64[::1], INT, VEC, INT, INT, ACT_FN), cache=True, **KERNEL)
+@passes(lambda w: types.void(w.vec, WIDTHS, INT, w.vec, INT, INT, w.fdf))
 def propagate(theta, widths, bias, work, n, c, fdf):
     """Fill Z, σ(Z) and σ′(Z) of every layer for a chunk of c points whose Xᵀ is in the scratch."""
     x0, _, z0, a0, g0, _, _, _, _, _, _, _, _, _, _ = layout(widths, n)
@@ -468,14 +522,13 @@ def propagate(theta, widths, bias, work, n, c, fdf):
         row += fan_out
 
 
-@njit(types.float64(sig.PROBLEM, INT, types.float64, LOSS_FN, types.boolean), cache=True, **KERNEL)
-def loss_terms(prob, c, scale, terms, second):
+@passes(lambda w: types.float64(WIDTHS, w.vec, INT, INT, types.float64, w.terms, types.boolean))
+def loss_terms(widths, work, n, c, scale, terms, second):
     """After a chunk's forward pass: δ of the output layer (scale·ℓ′), and ℓ″/n when ``second``; returns the
-    chunk's Σ ℓ."""
-    X, Y, widths, bias, work = prob
+    chunk's Σ ℓ (summed in float64)."""
     n_layers = widths.size - 1
     k = widths[n_layers]
-    _, y0, z0, _, _, d0, _, _, _, _, l20, lv0, _, _, _ = layout(widths, X.shape[0])
+    _, y0, z0, _, _, d0, _, _, _, _, l20, lv0, _, _, _ = layout(widths, n)
     last = _row_offset(widths, n_layers) * c
     values = _flat(work, lv0, k, c)
     terms(_flat(work, z0 + last, k, c), _flat(work, y0, k, c), values, _flat(work, d0 + last, k, c),
@@ -486,7 +539,7 @@ def loss_terms(prob, c, scale, terms, second):
     return total
 
 
-@njit(types.void(VEC, types.int64[::1], INT, VEC, INT, INT, VEC, types.boolean), cache=True, **KERNEL)
+@passes(lambda w: types.void(w.vec, WIDTHS, INT, w.vec, INT, INT, w.vec, types.boolean))
 def backward(theta, widths, bias, work, n, c, grad, weight_grads):
     """Given δ of the output layer, fill every layer's δ for a chunk and, if ``weight_grads``, add the chunk's
     ∇W, ∇b into ``grad``."""
@@ -510,21 +563,46 @@ def backward(theta, widths, bias, work, n, c, grad, weight_grads):
         row -= fan_in
 
 
-@njit(types.float64(sig.PROBLEM, VEC, VEC, types.float64, ACT_FN, LOSS_FN), cache=True, **KERNEL)
-def loss_grad_pass(prob, theta, grad, sign, fdf, terms):
-    """L(θ), and ``sign * ∇L(θ)`` into ``grad``."""
-    X, Y, widths, bias, work = prob
+def _loss_grad_signature(w):
+    return types.float64(sig.MATRIX, sig.MATRIX, WIDTHS, INT, w.vec, w.vec, w.vec, types.float64, w.fdf, w.terms)
+
+
+@passes(_loss_grad_signature)
+def loss_grad_pass(X, Y, widths, bias, work, theta, grad, sign, fdf, terms):
+    """L(θ), and ``sign * ∇L(θ)`` into ``grad``, in the precision of ``work``, ``theta`` and ``grad``."""
     n = X.shape[0]
     C = layout(widths, n)[-1]
     grad[:] = 0.0
     total = 0.0
     for start in range(0, n, C):
         c = min(C, n - start)
-        load_chunk(prob, start, c)
+        load_chunk(X, Y, widths, work, start, c)
         propagate(theta, widths, bias, work, n, c, fdf)
-        total += loss_terms(prob, c, sign / n, terms, False)
+        total += loss_terms(widths, work, n, c, sign / n, terms, False)
         backward(theta, widths, bias, work, n, c, grad, True)
     return total / n
+
+
+@njit(cache=True, **KERNEL)  # compiled by compile_float32()
+def loss_grad_pass_f32(X, Y, widths, bias, work, theta, grad, sign, fdf, terms):
+    """:func:`loss_grad_pass` in float32 arithmetic for float64 ``work``, ``theta`` and ``grad``: θ rounded to
+    float32, the passes in a float32 view of the scratch (regions counted in float32s, then θ and ∇L;
+    :func:`work_size` leaves room), ∇L widened."""
+    single = work.view(np.float32)
+    P = theta.size
+    end = layout(widths, X.shape[0])[-2]
+    theta32 = single[end : end + P]
+    grad32 = single[end + P : end + 2 * P]
+    for p in range(P):
+        theta32[p] = theta[p]
+    total = loss_grad_pass(X, Y, widths, bias, single, theta32, grad32, sign, fdf, terms)
+    for p in range(P):
+        grad[p] = grad32[p]
+    return total
+
+
+_FLOAT32.append((loss_grad_pass_f32, types.float64(sig.MATRIX, sig.MATRIX, WIDTHS, INT, VEC, VEC, VEC, types.float64,
+                                                   WORKING["float32"].fdf, WORKING["float32"].terms)))
 
 
 @njit(sig.MATRIX(VEC, sig.MATRIX, types.int64[::1], INT, VEC, ACT_FN), cache=True, **KERNEL)
@@ -561,9 +639,9 @@ def prepare(prob, start, c, theta, fdf, d2, terms):
     n = X.shape[0]
     n_layers = widths.size - 1
     _, _, z0, _, _, d0, s0, _, _, _, _, _, _, _, _ = layout(widths, n)
-    load_chunk(prob, start, c)
+    load_chunk(X, Y, widths, work, start, c)
     propagate(theta, widths, bias, work, n, c, fdf)
-    total = loss_terms(prob, c, 1.0 / n, terms, True)
+    total = loss_terms(widths, work, n, c, 1.0 / n, terms, True)
     backward(theta, widths, bias, work, n, c, theta, False)
     row = 0
     for l in range(1, n_layers):  # S of hidden layer l: the weights l (0-based) read it
@@ -721,39 +799,55 @@ def _no_hessian(prob, theta, H):
     return math.nan
 
 
-def first_class(dispatcher):
-    """A compiled function (of one signature) as a first-class function constant: a closure that calls it
-    embeds its address instead of linking in, re-optimising and re-generating its machine code, which is what
-    makes building the kernels of a new activation × loss take a fraction of a second."""
-    (signature,) = dispatcher.signatures
-    return CompileResultWAP(dispatcher.overloads[signature])
+def first_class(dispatcher, signature=None):
+    """A compiled function as a first-class function constant: a closure that calls it embeds its address
+    instead of linking in, re-optimising and re-generating its machine code, which is what makes building
+    the kernels of a new activation × loss take a fraction of a second. ``signature`` picks the overload of
+    a function that has several (a pass compiled for both precisions)."""
+    if signature is None:
+        (args,) = dispatcher.signatures
+    else:
+        args = signature.args
+    return CompileResultWAP(dispatcher.overloads[args])
 
 
 @lru_cache(maxsize=None)
-def _kernels_for(f, df, d2f, loss_value, loss_d1, loss_d2):
+def _kernels_for(f, df, d2f, loss_value, loss_d1, loss_d2, precision="float64"):
     """The per-combination entry points: small closures over the element-wise loops that call the cached
-    passes through :func:`first_class` constants."""
+    passes through :func:`first_class` constants. In float32 the gradient is float32's and the forward pass
+    (network outputs) float64's; the second-order functions return NaN (no float32 passes)."""
     from sadbench.second_order import make_second_order
 
-    fdf_loop, d2_loop = activation_loops(f, df, d2f)
-    terms_loop = loss_loop(loss_value, loss_d1, loss_d2)
+    single = precision == "float32"
+    fdf_loop, d2_loop = activation_loops(f, df, d2f, precision)
+    terms_loop = loss_loop(loss_value, loss_d1, loss_d2, precision)
     fdf, terms = first_class(fdf_loop), first_class(terms_loop)
-    forward_fn, loss_grad_fn = first_class(forward_pass), first_class(loss_grad_pass)
+    if single:
+        compile_float32()
+        loss_grad_fn = first_class(loss_grad_pass_f32)
+    else:
+        loss_grad_fn = first_class(loss_grad_pass, _loss_grad_signature(WORKING["float64"]))
+
+    @njit(sig.LOSS_GRAD, **KERNEL)
+    def loss_grad(prob, theta, grad, sign):
+        """Return L(θ) and write ``sign * ∇L(θ)`` into ``grad``."""
+        X, Y, widths, bias, work = prob
+        return loss_grad_fn(X, Y, widths, bias, work, theta, grad, sign, fdf, terms)
+
+    @njit(sig.RHS, **KERNEL)
+    def rhs(prob, theta, out):
+        """The flow's vector field: write -∇L(θ) into ``out``, return L(θ)."""
+        X, Y, widths, bias, work = prob
+        return loss_grad_fn(X, Y, widths, bias, work, theta, out, -1.0, fdf, terms)
+
+    if single:
+        return _kernels_for(f, df, d2f, loss_value, loss_d1, loss_d2)[0], loss_grad, (rhs, _no_hvp, _no_hessian)
+    forward_fn = first_class(forward_pass)
 
     @njit(sig.MATRIX(VEC, sig.MATRIX, types.int64[::1], INT, VEC), **KERNEL)
     def forward(theta, X, widths, bias, work):
         """Fill the scratch with the forward pass; return the output view (n, k)."""
         return forward_fn(theta, X, widths, bias, work, fdf)
-
-    @njit(sig.LOSS_GRAD, **KERNEL)
-    def loss_grad(prob, theta, grad, sign):
-        """Return L(θ) and write ``sign * ∇L(θ)`` into ``grad``."""
-        return loss_grad_fn(prob, theta, grad, sign, fdf, terms)
-
-    @njit(sig.RHS, **KERNEL)
-    def rhs(prob, theta, out):
-        """The flow's vector field: write -∇L(θ) into ``out``, return L(θ)."""
-        return loss_grad_fn(prob, theta, out, -1.0, fdf, terms)
 
     if d2_loop is None:
         hvp, hessian = _no_hvp, _no_hessian
@@ -770,9 +864,10 @@ def loss_grad_ensemble(loss_grad, X, Y, widths, bias, work, thetas, grads, losse
         losses[e] = loss_grad((X, Y, widths, bias, work[e]), thetas[e], grads[e], 1.0)
 
 
-def gradient_kernels(activation, loss):
-    """Compiled kernels for one activation and loss (specs from :mod:`sadbench.specs`), built once."""
+def gradient_kernels(activation, loss, precision="float64"):
+    """Compiled kernels for one activation and loss (specs from :mod:`sadbench.specs`) whose gradient passes
+    compute in ``precision`` (one of :data:`PRECISIONS`), built once."""
     forward, loss_grad, functions = _kernels_for(
-        activation.f, activation.df, activation.d2f, loss.value, loss.d1, loss.d2
+        activation.f, activation.df, activation.d2f, loss.value, loss.d1, loss.d2, precision
     )
     return Kernels(loss_grad, functions, forward, activation, loss)

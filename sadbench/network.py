@@ -5,7 +5,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from sadbench.errors import SadbenchError
-from sadbench.kernels import gradient_kernels, loss_grad_ensemble, work_size
+from sadbench.kernels import PRECISIONS, gradient_kernels, loss_grad_ensemble, work_size
 from sadbench.plugins import get_registry
 
 
@@ -83,8 +83,10 @@ class Network:
             out.append((W, b))
         return out
 
-    def kernels(self, loss="mse"):
-        return gradient_kernels(self.activation, self.registry.get("loss", loss))
+    def kernels(self, loss="mse", precision="float64"):
+        """The compiled kernels of this activation and ``loss``; ``precision`` is that of the gradient passes
+        (:func:`check_precision`)."""
+        return gradient_kernels(self.activation, self.registry.get("loss", loss), check_precision(precision))
 
     def check_data(self, X, Y):
         """Contiguous, writeable float64 (n, d) and (n, k) arrays matching the architecture (the kernels'
@@ -113,14 +115,16 @@ class Network:
         work = np.zeros((n_members, work_size(self.widths, X.shape[0])))
         return self._widths_array, int(self.bias), work
 
-    def loss_and_grad(self, theta, X, Y, loss="mse"):
-        """L and ∇L for one vector (P,) → (float, (P,)) or an ensemble (E, P) → ((E,), (E, P))."""
+    def loss_and_grad(self, theta, X, Y, loss="mse", precision="float64"):
+        """L and ∇L for one vector (P,) → (float, (P,)) or an ensemble (E, P) → ((E,), (E, P)), float64 arrays
+        whatever the ``precision`` of the passes ("float32": rounded θ, float32 arithmetic)."""
         X, Y = self.check_data(X, Y)
         thetas, single = self.check_theta(theta)
+        kernels = self.kernels(loss, precision)
         widths, bias, work = self.problem_arrays(X, len(thetas))
         grads = np.empty_like(thetas)
         losses = np.empty(len(thetas))
-        loss_grad_ensemble(self.kernels(loss).loss_grad, X, Y, widths, bias, work, thetas, grads, losses)
+        loss_grad_ensemble(kernels.loss_grad, X, Y, widths, bias, work, thetas, grads, losses)
         if single:
             return float(losses[0]), grads[0]
         return losses, grads
@@ -154,3 +158,10 @@ class Network:
         thetas, _ = self.check_theta(theta)
         widths, bias, work = self.problem_arrays(X, 1)
         return self.kernels().forward(thetas[0], X, widths, bias, work[0]).copy()
+
+
+def check_precision(precision):
+    """``precision`` if it is one the gradient passes are compiled for (float64, float32), else a clear error."""
+    if precision not in PRECISIONS:
+        raise SadbenchError(f"precision must be one of {', '.join(map(repr, PRECISIONS))}, got {precision!r}")
+    return precision

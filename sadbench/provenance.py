@@ -2,8 +2,9 @@
 
 A result is reused only if it was computed by the same code: the sadbench version, the version of every
 plugin the case names (an entry-point plugin's distribution version, a hash of a local plugin file's
-bytes; built-in plugins go with the sadbench version) and the floating-point type. All of it goes into the
-key, so upgrading a plugin or editing a local plugin file makes the affected cases run again.
+bytes; built-in plugins go with the sadbench version) and the floating-point type of the gradient passes
+(the case's ``precision``). All of it goes into the key, so upgrading a plugin or editing a local plugin file
+makes the affected cases run again, and float32 and float64 results are stored apart.
 """
 
 import hashlib
@@ -17,7 +18,8 @@ from sadbench.integrate import DEFAULT_DETECTORS
 from sadbench.plugins import ENTRY_POINT_GROUP
 from sadbench.specs import SPEC_TYPES
 
-#: Every kernel computes in float64 (SCIENCE.md §1); a case computed in another type is another result.
+#: The kernels compute in float64 (SCIENCE.md §1) unless a case asks for ``precision: float32``; a case
+#: computed in another type is another result.
 DTYPE = "float64"
 _FILE_SOURCE = "file "
 
@@ -69,7 +71,7 @@ def local_plugin_files(registry):
 def provenance(params, registry):
     """The versions a case's result depends on, as a JSON-ready dict."""
     plugins = {f"{kind}:{name}": plugin_version(_entry(registry, kind, name)) for kind, name in _names(params)}
-    return {"sadbench": __version__, "dtype": DTYPE, "plugins": dict(sorted(plugins.items()))}
+    return {"sadbench": __version__, "dtype": params.get("precision", DTYPE), "plugins": dict(sorted(plugins.items()))}
 
 
 def result_key(params, origin):

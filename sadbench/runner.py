@@ -96,8 +96,8 @@ def integrate_case(case, registry, base=Path("."), start=None):
     options = dict(params["integrator"])
     method = options.pop("name")
     return integrate(net, theta0, X, Y, loss=params["loss"], integrator=method, t_end=params["horizon"],
-                     detectors=params["detectors"], backend=params.get("backend", "cpu"), **options,
-                     **_save_options(params["save"]))
+                     detectors=params["detectors"], backend=params.get("backend", "cpu"),
+                     precision=params.get("precision", "float64"), **options, **_save_options(params["save"]))
 
 
 def _verdict_dict(verdict):

@@ -22,6 +22,9 @@ A suite is checked completely before anything runs, and every mistake is reporte
       seeds: [0, 1, 2]          # or {count: 20, start: 0}; the seeds run together as one ensemble
       expect: diverging         # optional: converged | diverging | directional | undecided | failed
       backend: cuda             # optional, default cpu: cuda runs explicit Runge–Kutta on a GPU
+      precision: float32        # optional, default float64: the gradient passes' arithmetic (cpu,
+                                # non-stiff integrators); float64 is left out of the resolved case,
+                                # so writing it keeps the case's id
     grid:                       # cartesian product over dotted key paths
       network.activation: [tanh, gelu]
     zip:                        # each group: equal-length lists varied together, one axis of the product
@@ -62,12 +65,13 @@ from pathlib import Path
 import yaml
 
 from sadbench.errors import SadbenchError, UnknownNameError
+from sadbench.kernels import PRECISIONS
 from sadbench.plugins import get_registry
 from sadbench.verdict import LABELS
 
 TOP_KEYS = ("name", "description", "plugins", "defaults", "grid", "zip", "cases")
 CASE_KEYS = ("label", "network", "target", "loss", "init", "integrator", "horizon", "save", "detectors",
-             "seeds", "expect", "backend")
+             "seeds", "expect", "backend", "precision")
 BACKENDS = ("cpu", "cuda")
 NETWORK_KEYS = ("widths", "activation", "bias")
 INTEGRATOR_KEYS = ("name", "dt", "rtol", "atol", "dt_min", "dt_max", "max_steps", "max_wall_time", "safety",
@@ -317,6 +321,23 @@ def _check_case(case, ck):
         raise ck.error(("expect",), f"expected one of {', '.join(LABELS)}, got {case['expect']!r}")
     if case.get("backend", "cpu") not in BACKENDS:
         raise ck.error(("backend",), f"expected one of {', '.join(BACKENDS)}, got {case['backend']!r}")
+    _check_precision(case, ck)
+
+
+def _check_precision(case, ck):
+    """float32 only where it can run (see ``sadbench.integrate``); the default, float64, is dropped."""
+    precision = case.pop("precision", "float64")
+    if precision not in PRECISIONS:
+        raise ck.error(("precision",), f"expected one of {', '.join(PRECISIONS)}, got {precision!r}")
+    if precision == "float64":
+        return
+    method = ck.lookup("integrator", case["integrator"]["name"], ("integrator", "name"))
+    if method.second_order or method.stiff:
+        raise ck.error(("precision",), f"integrator {method.name!r} uses Hessian-vector products, which "
+                                       f"float32 does not compute; use float64")
+    if case.get("backend", "cpu") == "cuda":
+        raise ck.error(("precision",), "backend cuda computes in float64 only; float32 runs on the cpu backend")
+    case["precision"] = precision
 
 
 def _check_network(network, ck):

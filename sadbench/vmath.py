@@ -8,18 +8,26 @@ that calls them compiles to AVX2/AVX-512 code. They are accurate to a few ulp ov
 (tests/test_vmath.py measures it), and honour IEEE special values: NaN in gives NaN out, ±inf and ±0 give the
 limits, results that underflow go through the subnormals.
 
-Algorithms (the coefficients are fdlibm's, Sun Microsystems 1993, "freely granted, provided that this
-notice is preserved"; written down here from their hexadecimal words):
+Algorithms (log's and erf's coefficients are fdlibm's, Sun Microsystems 1993, "freely granted, provided
+that this notice is preserved"; written down here from their hexadecimal words; the others were fitted for
+sadbench, as their comments say, and tools/fit_vmath.py regenerates and checks them):
 
-- exp, expm1: Cody–Waite reduction x = k·ln2 + r, |r| ≤ ln2/2, expm1(r) by its degree-13 Taylor polynomial
-  (truncation below 2⁻⁵⁶), then 2^k as two factors so that subnormal and near-overflow results are exact
-  scalings. :func:`_reduce` also takes a two-part argument hi + lo, for exp(-x²) without the rounding of x².
+- exp, expm1: Cody–Waite reduction x = k·ln2 + r, |r| ≤ ln2/2, k rounded by adding 1.5·2⁵² (no
+  float-integer conversions), expm1(r) by a degree-11 minimax polynomial (two chains in r², for latency),
+  then 2^k built from exponent bits: as two factors where results may overflow, as one prescaled factor
+  2^(k+54)·2⁻⁵⁴ for the x ≤ 0 the activations need; either way subnormal results round once.
+  :func:`_reduce_clamped` also takes a two-part argument hi + lo, for exp(-x²) without the rounding of x².
+  The loops are bound by the multiply-add count (Zen 4 issues one 512-bit FMA per cycle), hence each
+  term saved.
 - log, log1p: fdlibm e_log.c (log(1+f) = f - f²/2 + s(f²/2 + R(s²)), s = f/(2+f), mantissa in [√½, √2)),
-  with log1p's rounding of 1+x carried as a first-order correction (as fdlibm s_log1p.c).
+  with log1p's rounding of 1+x carried as a first-order correction (as fdlibm s_log1p.c), times 1/(1+x)
+  so that softplus shares that division with the logistic function.
 - tanh: -u/(u+2) with u = expm1(-2|x|), sign restored (fdlibm s_tanh.c uses the same identities).
 - erf, erfc: fdlibm s_erf.c, its four intervals evaluated as *one* rational function whose coefficients are
-  selected per lane; the tail exp(-x²-0.5625+R/S) uses the two-part exp. :func:`ndtr` (Φ) carries the
-  rounding error of x/√2 into the tail, so Φ(x) is accurate to a few ulp down to 1e-300.
+  selected per lane; the tail exp(-x²-0.5625+R/S) uses the two-part exp.
+- φ, Φ (:func:`ndtr_pdf`): φ(t) = e^{-t²/2}/√(2π) with t² exact (FMA) and 1/√(2π) folded into the
+  polynomial; Φ(-t) = φ(t)·P(t)/(t·P(t) + D(t)), one rational for the whole range (no selects) and one
+  division, a few ulp down to the subnormals.
 
 Every function is compiled with ``fastmath={"contract"}`` (FMA contraction only: reassociation would undo
 the compensated steps, and no-NaN/no-inf flags would drop the special-value selects) and
@@ -90,39 +98,72 @@ def fma(typingctx, a, b, c):
 LOG2E = 1.4426950408889634
 LN2_HI = _from_words(0x3FE62E42, 0xFEE00000)  # 32 significant bits: k·LN2_HI is exact for |k| < 2^20
 LN2_LO = _from_words(0x3DEA39EF, 0x35793C76)
-# 1/k! for k = 2..13: expm1(r) = r + r²·(1/2 + r/6 + ...), |r| ≤ ln2/2, truncation < 2^-56 relative
-F2, F3, F4, F5, F6, F7, F8, F9, F10, F11, F12, F13 = (1.0 / math.factorial(k) for k in range(2, 14))
+SHIFT = 6755399441055744.0  # 1.5·2^52: y + SHIFT rounds y to the nearest integer k, kept in the low bits
+SHIFT_BITS = 0x4338000000000000  # the bits of SHIFT: as_int(y + SHIFT) = SHIFT_BITS + k
+# expm1(r) = r + r²·(1/2 + r·E(r)) for |r| ≤ ln2/2, E of degree 8 fitted for sadbench (Lawson-weighted least
+# squares on 150 Chebyshev nodes of |r| ≤ 1.003·ln2/2, mpmath at 200 bits): truncation error < 1.25e-16·r², under
+# 0.4 ulp of expm1(r) and 0.2 ulp of e^r; two terms fewer than the degree-13 Taylor polynomial it replaced.
+E1, E2, E3, E4, E5, E6, E7, E8, E9 = (
+    0.1666666666666667, 0.04166666666663555, 0.008333333333323553, 0.0013888888913905339,
+    0.0001984126988383079, 2.4801524790092094e-05, 2.7557244594079455e-06, 2.7618869866532143e-07,
+    2.510940884850806e-08,
+)
 EXP_LOW, EXP_HIGH = -746.0, 710.0  # beyond: exp underflows to 0 / overflows to inf
+PRESCALE = 2.0**-54  # 2^(k+54) is a normal number for every k ≥ -1076 (see _pow2_prescaled)
+PRESCALED_BIAS = (1023 + 54) << 52
 
 
 @njit(**OPTIONS)
-def _reduce(hi, lo):
-    """(k, r) with hi + lo = k·ln2 + r, |r| ≲ ln2/2, for |lo| ≲ 1; hi is clamped to [-746, 710] first, and
-    NaN maps to -746 (callers select NaN themselves), so k is always a small finite integer."""
-    h = hi if hi > EXP_LOW else EXP_LOW
-    h = h if h < EXP_HIGH else EXP_HIGH
-    k = math.floor((h + lo) * LOG2E + 0.5)
-    kf = float(k)
+def _reduce_clamped(h, lo):
+    """(kd, r) with h + lo = k·ln2 + r, |r| ≲ ln2/2, for -746 ≤ h ≤ 710 and |lo| ≲ 1. k is rounded by adding
+    SHIFT (no float-integer conversions): kd = k + SHIFT, whose low bits hold k (:func:`_k`)."""
+    kd = (h + lo) * LOG2E + SHIFT
+    kf = kd - SHIFT
     r = ((h - kf * LN2_HI) + lo) - kf * LN2_LO
-    return k, r
+    return kd, r
+
+
+@njit(**OPTIONS)
+def _reduce_one(h):
+    """:func:`_reduce_clamped` for a one-part argument: ``lo = 0`` would not be free, LLVM keeps the
+    additions of 0.0 (-0 + 0 is +0)."""
+    kd = h * LOG2E + SHIFT
+    kf = kd - SHIFT
+    r = (h - kf * LN2_HI) - kf * LN2_LO
+    return kd, r
+
+
+@njit(**OPTIONS)
+def _clamp(x):
+    """x clamped to [-746, 710], beyond which exp under- or overflows; NaN maps to -746 (callers select NaN
+    themselves), so that k is always a small integer."""
+    h = x if x > EXP_LOW else EXP_LOW
+    return h if h < EXP_HIGH else EXP_HIGH
+
+
+@njit(**OPTIONS)
+def _k(kd):
+    """The integer k of a reduction's kd = k + SHIFT."""
+    return as_int(kd) - SHIFT_BITS
 
 
 @njit(**OPTIONS)
 def _expm1_poly(r):
-    """expm1(r) for |r| ≤ ln2/2 + a little, to 1/2 ulp plus the rounding of r."""
-    q = F13
-    q = q * r + F12
-    q = q * r + F11
-    q = q * r + F10
-    q = q * r + F9
-    q = q * r + F8
-    q = q * r + F7
-    q = q * r + F6
-    q = q * r + F5
-    q = q * r + F4
-    q = q * r + F3
-    q = q * r + F2
-    return fma(r * r, q, r)
+    """expm1(r) for |r| ≤ ln2/2 + a little, to 1/2 ulp plus the rounding of r; the even and the odd powers of
+    r in 1/2 + r·E(r) as two chains in r² (half the latency of one Horner chain; measured 3-5% faster in the
+    activations' loops, which are not all bound by the FMA count alone)."""
+    r2 = r * r
+    a = E8
+    a = a * r2 + E6
+    a = a * r2 + E4
+    a = a * r2 + E2
+    a = a * r2 + 0.5
+    b = E9
+    b = b * r2 + E7
+    b = b * r2 + E5
+    b = b * r2 + E3
+    b = b * r2 + E1
+    return fma(r2, b * r + a, r)
 
 
 @njit(**OPTIONS)
@@ -132,28 +173,47 @@ def _pow2(k):
 
 
 @njit(**OPTIONS)
-def _exp_parts(hi, lo):
-    """exp(hi + lo) for a two-part argument (|lo| ≲ 1), NaN not handled. 2^k is applied as two factors
-    2^(k//2)·2^(k - k//2), both normal for -1077 ≤ k ≤ 1024, so subnormal results round once."""
-    k, r = _reduce(hi, lo)
+def _pow2_prescaled(kd):
+    """2^(k+54) for the k of a reduction's kd, -1076 ≤ k ≤ 969: k's bits shifted into the exponent field
+    (SHIFT's own bits fall off the top). A result that must go through the subnormals is then formed as
+    (y·2^(k+54))·2^-54: the first product is exact, the second rounds once."""
+    return as_float((as_int(kd) << 52) + PRESCALED_BIAS)
+
+
+@njit(**OPTIONS)
+def _exp_reduced(kd, r):
+    """e^r·2^k, 2^k applied as two factors 2^(k//2)·2^(k - k//2), both normal for -1077 ≤ k ≤ 1024, so that
+    subnormal results round once."""
+    k = _k(kd)
     k1 = k >> 1
-    return ((1.0 + _expm1_poly(r)) * _pow2(k1)) * _pow2(k - k1)
+    s1 = _pow2(k1)
+    return fma(_expm1_poly(r), s1, s1) * _pow2(k - k1)
+
+
+@njit(**OPTIONS)
+def _exp_parts(hi, lo):
+    """exp(hi + lo) for a two-part argument (|lo| ≲ 1), NaN not handled."""
+    kd, r = _reduce_clamped(_clamp(hi), lo)
+    return _exp_reduced(kd, r)
 
 
 @njit(**OPTIONS)
 def exp(x):
     """e^x."""
-    y = _exp_parts(x, 0.0)
+    kd, r = _reduce_one(_clamp(x))
+    y = _exp_reduced(kd, r)
     return y if x == x else x
 
 
 @njit(**OPTIONS)
 def exp_expm1(x):
     """(e^x, e^x - 1) from one reduction, each to a few ulp."""
-    k, r = _reduce(x, 0.0)
+    kd, r = _reduce_one(_clamp(x))
+    k = _k(kd)
     em = _expm1_poly(r)
     k1 = k >> 1
-    e = ((1.0 + em) * _pow2(k1)) * _pow2(k - k1)
+    s1 = _pow2(k1)
+    e = fma(em, s1, s1) * _pow2(k - k1)
     # expm1 = 2^k·em + (2^k - 1); for k < -60 it is -1 to double precision, for k = 1024 (x > 709.43)
     # use 2^1023 and double at the end so that nothing overflows before the final product.
     km = min(max(k, -60), 1023)
@@ -172,14 +232,13 @@ def expm1(x):
 @njit(**OPTIONS)
 def exp_expm1_neg(x):
     """(e^x, e^x - 1) for x ≤ 0 (or NaN): the cheaper form used by the activations, which only ever
-    exponentiate -|z|."""
-    k, r = _reduce(x, 0.0)
+    exponentiate -|z|: one clamp, 2^k as one prescaled factor."""
+    kd, r = _reduce_one(x if x > EXP_LOW else EXP_LOW)
     em = _expm1_poly(r)
-    k1 = k >> 1
-    s1, s2 = _pow2(k1), _pow2(k - k1)
-    e = ((1.0 + em) * s1) * s2
-    s = s1 * s2
-    m = fma(s, em, s - 1.0)
+    s = _pow2_prescaled(kd)
+    e = fma(em, s, s) * PRESCALE
+    p = s * PRESCALE  # 2^k: exact, or 0 where e^x - 1 is -1 anyway
+    m = fma(p, em, p - 1.0)
     m = m if x != 0.0 else x
     return (e, m) if x == x else (x, x)
 
@@ -199,15 +258,13 @@ SMALLEST_NORMAL = 2.2250738585072014e-308
 
 
 @njit(**OPTIONS)
-def _log_core(x, lo):
-    """log(x) + lo/x·x ... precisely: log(x) plus a small correction ``lo`` (absolute, |lo| ≪ 1) added where
-    it loses nothing; x must be positive and finite (subnormals are scaled by 2^54 first)."""
-    sub = x < SMALLEST_NORMAL
-    ix = as_int(x * TWO54 if sub else x)
+def _log_core(ix, k0, lo):
+    """log(2^k0·x) + lo for the bits ``ix`` of a positive, finite, normal x and a small correction ``lo``
+    (absolute, |lo| ≪ 1) added where it loses nothing."""
     tmp = ix - SQRT_HALF_BITS
     k = tmp >> 52
     z = as_float(ix - (k << 52))  # x / 2^k, in [√½, √2)
-    kf = float(k) - (54.0 if sub else 0.0)
+    kf = float(k) + k0
     f = z - 1.0
     hfsq = 0.5 * f * f
     s = f / (2.0 + f)
@@ -222,18 +279,27 @@ def _log_core(x, lo):
 @njit(**OPTIONS)
 def log(x):
     """Natural logarithm: -inf at ±0, NaN below 0."""
-    y = _log_core(x, 0.0)
+    sub = x < SMALLEST_NORMAL  # subnormals are scaled by 2^54 first
+    y = _log_core(as_int(x * TWO54 if sub else x), -54.0 if sub else 0.0, 0.0)
     y = y if x < math.inf else x
     return y if x > 0.0 else (-math.inf if x == 0.0 else math.nan)
+
+
+@njit(**OPTIONS)
+def _log1p(x):
+    """log(1 + x) for finite x > -1 (1 + x is then never subnormal), special values not handled."""
+    u = 1.0 + x
+    # u - 1 is exact, and so is x - (u - 1): the rounding error of 1 + x, carried as log(u + c) ≈ log(u) + c/u.
+    # 1/u rather than a division by u: softplus shares it with the logistic function's 1/(1 + e).
+    c = (x - (u - 1.0)) * (1.0 / u)
+    return _log_core(as_int(u), 0.0, c)
 
 
 @njit(**OPTIONS)
 def log1p(x):
     """log(1 + x), accurate for small |x|."""
     u = 1.0 + x
-    # u - 1 is exact, and so is x - (u - 1): the rounding error of 1 + x, carried as log(u + c) ≈ log(u) + c/u
-    c = (x - (u - 1.0)) / u
-    y = _log_core(u, c)
+    y = _log1p(x)
     y = y if x < math.inf else x
     y = y if u > 0.0 else (-math.inf if u == 0.0 else math.nan)
     return y if x != 0.0 else x
@@ -263,7 +329,7 @@ def logistic(x):
 def softplus(x):
     """log(1 + e^x), without overflow; relative accuracy in both tails."""
     e = exp_expm1_neg(-abs(x))[0]
-    y = (x if x > 0.0 else 0.0) + log1p(e)
+    y = (x if x > 0.0 else 0.0) + _log1p(e)
     return y if x == x else x
 
 
@@ -388,74 +454,97 @@ def erfc(x):
 
 
 INV_SQRT2PI = 0.3989422804014327
-# The Mills ratio Φ(-t)/φ(t) = G(u)/(t + 4) for t ≥ 0, u = (t - 4)/(t + 4) ∈ [-1, 1), G = P(u)/Q(u) of degree
-# (11, 11). Fitted for sadbench (iteratively reweighted linear least squares on 300 Chebyshev nodes, mpmath
-# at 160 bits): |P/Q - G| < 1.2e-18·G on [-1, 1]; evaluated by Horner in double, about 2 ulp.
-MILLS_K = 4.0
-MP0, MP1, MP2, MP3, MP4, MP5, MP6, MP7, MP8, MP9, MP10, MP11 = (
-    1.8932190633084853, -1.2794738537204642, 2.087529559373799, -1.0410156405908553, 0.8504872235844069,
-    -0.3217262892510264, 0.1559604935210765, -0.04219325522896053, 0.011634184356455732,
-    -0.0019059637351624447, 0.00023156667980918477, -1.2850374851654957e-05,
+INV_SQRT2PI_LO = -2.49232720227773e-17  # 1/√(2π) - INV_SQRT2PI
+# φ(t)/2^k = e^r/√(2π) = INV_SQRT2PI + r·F(r): F = e^r - 1 over r, times 1/√(2π) (the expm1 polynomial's
+# coefficients scaled), so that 1/√(2π) costs neither a multiplication nor a rounding of its own.
+F0, F1, F2, F3, F4, F5, F6, F7, F8, F9, F10 = (
+    INV_SQRT2PI * c for c in (1.0, 0.5, E1, E2, E3, E4, E5, E6, E7, E8, E9)
 )
-MQ1, MQ2, MQ3, MQ4, MQ5, MQ6, MQ7, MQ8, MQ9, MQ10, MQ11 = (
-    0.12903792373218487, 0.6939208803370567, 0.18945622675008, 0.19793082493919206, 0.06329242221318651,
-    0.029059232838034257, 0.007753203337595246, 0.0019265041476072401, 0.00031861102222939145,
-    3.64241804733849e-05, 1.9844250722814452e-06,
+# The Mills ratio Φ(-t)/φ(t) = P(t)/(t·P(t) + D(t)) for 0 ≤ t ≤ 38.6, P of degree 10 and D of degree 9 with
+# positive coefficients (Horner in t ≥ 0 adds no cancellation), D(0) = 1. Fitted for sadbench (linearised
+# relative error, Loeb's reweighting by the previous denominator and Lawson's minimax weights, 142 nodes
+# Chebyshev-spaced in (t - 4)/(t + 4), mpmath at 300 bits): relative error 4e-18 with the exact coefficients,
+# and at t = 0 the rounding of P(0) = √(π/2). The form needs one division only, and at large t the rounding
+# errors of P cancel between numerator and denominator while those of D are damped by 1/t².
+MP0, MP1, MP2, MP3, MP4, MP5, MP6, MP7, MP8, MP9, MP10 = (
+    1.2533141373155003, 2.122888734256121, 1.7785074486252896, 0.9540882049279801, 0.35985082058984236,
+    0.09930932087729008, 0.020291178811046962, 0.0030363195638841997, 0.0003198881139410687,
+    2.1600991018248177e-05, 7.202535463827848e-07,
 )
-NDTR_CLAMP = 40.0  # φ(40) underflows: beyond, Φ(-t) is 0 and the rational is not needed
+MD1, MD2, MD3, MD4, MD5, MD6, MD7, MD8, MD9 = (
+    1.238390568852662, 0.7842476154062785, 0.3224131764592659, 0.09345273611629752, 0.019658603385900735,
+    0.0029931176310845735, 0.0003184476058953711, 2.1600991029377502e-05, 7.202535463241027e-07,
+)
+NDTR_CLAMP = 38.6  # φ(38.6) rounds to 0 (and Φ(-38.6) too), while -38.6²/2 > -746 keeps 2^(k+54) normal
 
 
 @njit(**OPTIONS)
-def _normal_pdf(x):
-    """φ(x) for finite or infinite x (NaN not handled); x² is carried exactly (FMA) into the exp."""
-    hi = x * x
-    lo = fma(x, x, -hi)
-    lo = lo if hi < 1e300 else 0.0
-    return _exp_parts(-0.5 * hi, -0.5 * lo) * INV_SQRT2PI
+def _normal_pdf(t):
+    """φ(t) for 0 ≤ t ≤ 38.6; t² is carried exactly (FMA) into the exponential, -t/2 is exact."""
+    a = -0.5 * t
+    h = a * t
+    kd, r = _reduce_one(h)
+    r = r + fma(a, t, -h)  # the rounding error of t², added after k is chosen from h alone
+    q = F10
+    q = q * r + F9
+    q = q * r + F8
+    q = q * r + F7
+    q = q * r + F6
+    q = q * r + F5
+    q = q * r + F4
+    q = q * r + F3
+    q = q * r + F2
+    q = q * r + F1
+    q = q * r + F0
+    y = INV_SQRT2PI + fma(r, q, INV_SQRT2PI_LO)
+    return (y * _pow2_prescaled(kd)) * PRESCALE
 
 
 @njit(**OPTIONS)
 def normal_pdf(x):
     """φ(x) = e^{-x²/2}/√(2π), the standard normal density."""
-    y = _normal_pdf(x)
+    y = _normal_pdf(min(abs(x), NDTR_CLAMP))
     return y if x == x else x
 
 
 @njit(**OPTIONS)
-def ndtr_pdf(x):
-    """(Φ(x), φ(x)) from one exponential: Φ(-|x|) = φ(x)·G(u)/(|x| + 4), the Mills ratio G a rational
-    function of u = (|x| - 4)/(|x| + 4) (no intervals, no selects of coefficients); Φ(|x|) = 1 - Φ(-|x|).
-    A few ulp for both, over the whole range (tests/test_vmath.py)."""
-    phi = _normal_pdf(x)
+def ndtr_pdf_no_nan(x):
+    """(Φ(x), φ(x)) from one exponential and one division: Φ(-t) = φ(t)·P(t)/(t·P(t) + D(t)) for t = |x|
+    (no intervals, no selects of coefficients); Φ(t) = 1 - Φ(-t). A few ulp for both, over the whole range
+    (tests/test_vmath.py). NaN is not handled (some pair comes out): for callers that multiply by x anyway
+    (GELU's x·Φ(x), Φ(x) + x·φ(x)), where the select of :func:`ndtr_pdf` would cost a few percent."""
     t = min(abs(x), NDTR_CLAMP)
-    s = t + MILLS_K
-    u = (t - MILLS_K) / s
-    p = MP11
-    p = p * u + MP10
-    p = p * u + MP9
-    p = p * u + MP8
-    p = p * u + MP7
-    p = p * u + MP6
-    p = p * u + MP5
-    p = p * u + MP4
-    p = p * u + MP3
-    p = p * u + MP2
-    p = p * u + MP1
-    p = p * u + MP0
-    q = MQ11
-    q = q * u + MQ10
-    q = q * u + MQ9
-    q = q * u + MQ8
-    q = q * u + MQ7
-    q = q * u + MQ6
-    q = q * u + MQ5
-    q = q * u + MQ4
-    q = q * u + MQ3
-    q = q * u + MQ2
-    q = q * u + MQ1
-    q = q * u + 1.0
-    tail = phi * p / (q * s)
+    phi = _normal_pdf(t)
+    p = MP10
+    p = p * t + MP9
+    p = p * t + MP8
+    p = p * t + MP7
+    p = p * t + MP6
+    p = p * t + MP5
+    p = p * t + MP4
+    p = p * t + MP3
+    p = p * t + MP2
+    p = p * t + MP1
+    p = p * t + MP0
+    d = MD9
+    d = d * t + MD8
+    d = d * t + MD7
+    d = d * t + MD6
+    d = d * t + MD5
+    d = d * t + MD4
+    d = d * t + MD3
+    d = d * t + MD2
+    d = d * t + MD1
+    d = d * t + 1.0
+    tail = phi * p / (t * p + d)
     cdf = 1.0 - tail if x > 0.0 else tail
+    return cdf, phi
+
+
+@njit(**OPTIONS)
+def ndtr_pdf(x):
+    """(Φ(x), φ(x)), see :func:`ndtr_pdf_no_nan`; NaN gives (NaN, NaN)."""
+    cdf, phi = ndtr_pdf_no_nan(x)
     return (cdf, phi) if x == x else (x, x)
 
 

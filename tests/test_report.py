@@ -190,3 +190,21 @@ def test_bad_axes_name_the_axes_that_vary(report, tmp_path):
         "target.Y, integrator.name, integrator.rtol\n")
     missing = CliRunner().invoke(build_cli(), ["report", str(tmp_path / "none.sqlite")])
     assert missing.exit_code == 1 and missing.stderr == f"error: no results file at {tmp_path / 'none.sqlite'}\n"
+
+
+def test_median_curves_of_members_that_stopped_at_different_times():
+    """A member a detector stopped early has fewer saved times; the curves use each member where it has
+    values (the median of both where both do, the survivor's alone after)."""
+    from sadbench.figures import median_curves
+
+    t = np.array([0.0, 1.0, 10.0, 100.0])
+    long = {"t": t, "loss": np.array([4.0, 2.0, 1.0, 0.5]), "norm": np.array([1.0, 2.0, 3.0, 4.0]),
+            "grad_norm": np.array([1.0, 1.0, 0.5, 0.25])}
+    short = {name: values[:3] * 3.0 for name, values in long.items()}
+    short["t"] = t[:3]
+    fig = median_curves({"case": [long, short]})
+    loss_line, norm_line, r_line = (ax.lines[0] for ax in fig.axes[:3])
+    np.testing.assert_array_equal(loss_line.get_xdata(), t[1:])
+    np.testing.assert_allclose(loss_line.get_ydata(), [4.0, 2.0, 0.5])
+    np.testing.assert_allclose(norm_line.get_ydata(), [4.0, 6.0, 4.0])
+    np.testing.assert_allclose(r_line.get_ydata(), [(2.0 + 18.0) / 2, (1.5 + 13.5) / 2, 1.0])

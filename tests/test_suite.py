@@ -63,7 +63,7 @@ def test_misspelt_case_key_gets_a_suggestion(tmp_path):
     path = write(tmp_path, VALID + "cases:\n  - {label: a}\n  - {label: b, horizn: 5}\n")
     assert error_of(path) == (
         f"{path}:7: cases[b].horizn: unknown key 'horizn'; valid: backend, detectors, expect, horizon, init, "
-        "integrator, label, loss, network, save, seeds, target (did you mean 'horizon'?)"
+        "integrator, label, loss, network, precision, save, seeds, target (did you mean 'horizon'?)"
     )
 
 

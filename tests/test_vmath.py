@@ -15,7 +15,7 @@ import pytest
 import scipy.special as sc
 from numba import njit
 
-from sadbench import vmath
+from sadbench import get_registry, vmath
 
 FASTMATH = {"reassoc", "contract", "arcp", "nsz"}  # the kernels' flags: vmath must keep its own inside them
 _LOOPS = {}
@@ -88,35 +88,54 @@ def test_accuracy_against_numpy(name):
     assert_ulps(name, x, evaluate(name, x), ref, bound)
 
 
+_PAIRS = {}
+
+
+def evaluate_pair(name, x):
+    """The two results of vmath.<name> over x, in a compiled loop."""
+    if name not in _PAIRS:
+        fn = getattr(vmath, name)
+
+        @njit(fastmath=FASTMATH, error_model="numpy")
+        def loop(xs, out):
+            for i in range(xs.size):
+                a, b = fn(xs[i])
+                out[0, i] = a
+                out[1, i] = b
+
+        _PAIRS[name] = loop
+    x = np.ascontiguousarray(x, dtype=np.float64)
+    out = np.empty((2, x.size))
+    _PAIRS[name](x, out)
+    return out
+
+
 def test_exp_expm1_pair_matches_the_single_functions():
     x = grid(-746.0, 710.0)
-    pair = np.empty((x.size, 2))
-
-    @njit
-    def both(xs, out):
-        for i in range(xs.size):
-            e, m = vmath.exp_expm1(xs[i])
-            out[i, 0] = e
-            out[i, 1] = m
-
-    both(x, pair)
+    e, m = evaluate_pair("exp_expm1", x)
     with np.errstate(over="ignore"):
-        assert_ulps("exp", x, pair[:, 0], np.exp(x), 2)
-        assert_ulps("expm1", x, pair[:, 1], np.expm1(x), 3)
-
+        assert_ulps("exp", x, e, np.exp(x), 2)
+        assert_ulps("expm1", x, m, np.expm1(x), 3)
     neg = -np.abs(x)
-    pair_neg = np.empty((neg.size, 2))
+    e, m = evaluate_pair("exp_expm1_neg", neg)
+    assert_ulps("exp", neg, e, np.exp(neg), 2)
+    assert_ulps("expm1", neg, m, np.expm1(neg), 3)
 
-    @njit
-    def both_neg(xs, out):
-        for i in range(xs.size):
-            e, m = vmath.exp_expm1_neg(xs[i])
-            out[i, 0] = e
-            out[i, 1] = m
 
-    both_neg(neg, pair_neg)
-    assert_ulps("exp", neg, pair_neg[:, 0], np.exp(neg), 2)
-    assert_ulps("expm1", neg, pair_neg[:, 1], np.expm1(neg), 3)
+def test_exp_at_the_reduction_boundaries():
+    """x = (j + ½)·ln2 ± a few ulp, every j over the range: there |r| is largest (the edge of the fitted
+    polynomial's interval) and k = round(x/ln2) flips (SHIFT rounding)."""
+    j = np.arange(-1075, 1024)
+    mid = (j + 0.5) * math.log(2.0)
+    x = np.concatenate([mid + np.spacing(mid) * d for d in (-3, -1, 0, 1, 3)])
+    x = x[(x > -746.0) & (x < 709.7)]
+    with np.errstate(under="ignore"):
+        assert_ulps("exp", x, evaluate("exp", x), np.exp(x), 2)
+        assert_ulps("expm1", x, evaluate("expm1", x), np.expm1(x), 3)
+        neg = x[x <= 0]
+        e, m = evaluate_pair("exp_expm1_neg", neg)
+        assert_ulps("exp", neg, e, np.exp(neg), 2)
+        assert_ulps("expm1", neg, m, np.expm1(neg), 3)
 
 
 # --- erf, erfc, Φ, φ ---------------------------------------------------------------------------------------
@@ -153,8 +172,10 @@ MP_CASES = {
     # name: (mpmath function, x, max ulp); the whole range, tails included
     "erf": (lambda mp: mp.erf, np.concatenate([np.linspace(-7, 7, 2801), np.geomspace(1e-310, 1, 200)]), 2),
     "erfc": (lambda mp: mp.erfc, np.concatenate([np.linspace(-7, 27.3, 3431), np.geomspace(1e-310, 1, 100)]), 3),
-    "ndtr": (lambda mp: mp.ncdf, np.concatenate([np.linspace(-38.5, 9, 3801), np.geomspace(1e-310, 1, 100)]), 5),
-    "normal_pdf": (lambda mp: mp.npdf, np.linspace(-38.6, 38.6, 3861), 3),
+    "ndtr": (lambda mp: mp.ncdf, np.concatenate([np.linspace(-38.5, 9, 3801), np.geomspace(1e-310, 1, 100),
+                                                 RNG.uniform(-38.6, 0.0, 2000)]), 5),
+    "normal_pdf": (lambda mp: mp.npdf, np.concatenate([np.linspace(-38.6, 38.6, 3861),
+                                                       RNG.uniform(-9, 9, 1000)]), 2),
     "tanh": (lambda mp: mp.tanh, np.concatenate([np.linspace(-20, 20, 2001), np.geomspace(1e-310, 1, 200)]), 3),
     "expm1": (lambda mp: mp.expm1, np.concatenate([np.linspace(-40, 709.7, 3001), np.geomspace(1e-310, 1, 200)]), 3),
     "log1p": (lambda mp: mp.log1p, np.concatenate([np.geomspace(1e-310, 1e300, 1001), -np.geomspace(1e-310, 0.999, 500)]), 2),
@@ -165,6 +186,42 @@ MP_CASES = {
 def test_accuracy_against_mpmath(mp, name):
     fn, x, bound = MP_CASES[name]
     assert_ulps(name, x, evaluate(name, x), _mp_reference(mp, fn(mp), x), bound)
+
+
+def test_ndtr_pdf_pairs_match_the_single_functions():
+    """ndtr_pdf is (ndtr, normal_pdf) bit for bit, and ndtr_pdf_no_nan (GELU's) equals it except at NaN."""
+    x = np.concatenate([grid(-40.0, 40.0, 20001), [math.inf, -math.inf, 0.0, -0.0, 38.6, -38.6, 1e300]])
+    cdf, pdf = evaluate_pair("ndtr_pdf", x)
+    np.testing.assert_array_equal(cdf, evaluate("ndtr", x))
+    np.testing.assert_array_equal(pdf, evaluate("normal_pdf", x))
+    np.testing.assert_array_equal(evaluate_pair("ndtr_pdf_no_nan", x), [cdf, pdf])
+
+
+def test_normal_pdf_at_the_reduction_boundaries(mp):
+    """t with t²/2 = (j + ½)·ln2 (|r| largest in φ's exponential) for every j up to the clamp, and the
+    subnormal results below it, against mpmath."""
+    j = np.arange(0, 1075)
+    t = np.sqrt(2.0 * (j + 0.5) * math.log(2.0))
+    t = np.concatenate([t, np.nextafter(t, 0.0), np.linspace(37.5, 38.6, 201)])
+    assert_ulps("normal_pdf", t, evaluate("normal_pdf", t), _mp_reference(mp, mp.npdf, t), 2)
+
+
+def test_fitted_coefficients_meet_their_bounds(mp):
+    """The stored approximations themselves (double coefficients, evaluated in mpmath: no rounding of the
+    evaluation) against what they approximate, within the errors vmath's comments state, so that a mistyped
+    coefficient is caught where it is, not as a few ulp somewhere (tools/fit_vmath.py regenerates them):
+    expm1(r) = r + r²·(1/2 + r·E(r)) to 1.25e-16·r² on |r| ≤ 1.003·ln2/2, and the Mills ratio
+    P/(t·P + D) to the rounding of P(0) = √(π/2) (8e-17 relative) on [0, 38.6]."""
+    e = [mp.mpf(getattr(vmath, f"E{j}")) for j in range(9, 0, -1)]
+    a = mp.log(2) / 2 * mp.mpf("1.003")
+    for r in mp.linspace(-a, a, 1000):  # even count: no r = 0
+        assert abs(r**2 * (0.5 + r * mp.polyval(e, r)) - (mp.expm1(r) - r)) < 1.25e-16 * r**2, f"expm1({r})"
+    p = [mp.mpf(getattr(vmath, f"MP{j}")) for j in range(10, -1, -1)]
+    d = [mp.mpf(getattr(vmath, f"MD{j}")) for j in range(9, 0, -1)] + [1]
+    for t in np.concatenate([np.linspace(0.0, vmath.NDTR_CLAMP, 1000), np.linspace(0.0, 2.0, 201)]):
+        t = mp.mpf(float(t))
+        mills = mp.polyval(p, t) / (t * mp.polyval(p, t) + mp.polyval(d, t))
+        assert abs(mills / (mp.ncdf(-t) / mp.npdf(t)) - 1) < 8e-17, f"Mills ratio at t = {t}"
 
 
 def test_erf_tail_is_accurate_relative_to_erfc():
@@ -196,8 +253,10 @@ SPECIAL = {
     "erf": [(INF, 1.0), (-INF, -1.0), (0.0, 0.0), (-0.0, -0.0), (5e-324, 5e-324),
             (1e-310, 1.1283791670955126e-310)],
     "erfc": [(INF, 0.0), (-INF, 2.0), (0.0, 1.0), (-0.0, 1.0), (30.0, 0.0), (-30.0, 2.0)],
-    "ndtr": [(INF, 1.0), (-INF, 0.0), (0.0, 0.5), (-0.0, 0.5), (-40.0, 0.0), (40.0, 1.0)],
-    "normal_pdf": [(INF, 0.0), (-INF, 0.0), (0.0, 0.3989422804014327), (40.0, 0.0), (1e200, 0.0)],
+    "ndtr": [(INF, 1.0), (-INF, 0.0), (0.0, 0.5), (-0.0, 0.5), (-40.0, 0.0), (40.0, 1.0), (-38.6, 0.0),
+             (38.6, 1.0)],
+    "normal_pdf": [(INF, 0.0), (-INF, 0.0), (0.0, 0.3989422804014327), (40.0, 0.0), (1e200, 0.0), (38.6, 0.0),
+                   (-38.6, 0.0)],
 }
 
 
@@ -223,10 +282,35 @@ def test_nan_propagates(name):
     assert np.all(np.isnan(got[[0, 5, 17, 36]])) and not np.any(np.isnan(np.delete(got, [0, 5, 17, 36])))
 
 
+SMOOTH_ACTIVATIONS = ("gelu", "tanh", "softplus", "silu", "logistic", "mish")
+
+
+@pytest.mark.parametrize("name", SMOOTH_ACTIVATIONS)
+def test_activations_propagate_nan(name):
+    """The built-in smooth activations on vmath (GELU on ndtr_pdf_no_nan, which leaves NaN to the factor x):
+    σ, σ′ and σ″ of NaN are NaN in a vectorised loop, and finite elsewhere."""
+    spec = get_registry().get("activation", name)
+    x = np.linspace(-40.0, 40.0, 37)
+    x[[0, 5, 17, 36]] = np.nan
+    for fn in (spec.f, spec.df, spec.d2f):
+
+        @njit(error_model="numpy")
+        def loop(xs, out):
+            for i in range(xs.size):
+                out[i] = fn(xs[i])
+
+        got = np.empty_like(x)
+        loop(x, got)
+        assert np.array_equal(np.isnan(got), np.isnan(x)), f"{name}: {fn.__name__} of NaN / finite x"
+
+
 def test_subnormal_results():
     x = np.array([-708.5, -720.0, -740.0, -744.4, -745.1])
     assert_ulps("exp", x, evaluate("exp", x), np.exp(x), 1)
     assert np.all(evaluate("exp", x) > 0)
+    # exp_expm1_neg forms 2^k as one prescaled factor: subnormal results must still round once
+    x = np.concatenate([x, RNG.uniform(-745.2, -708.0, 2000)])
+    assert_ulps("exp", x, evaluate_pair("exp_expm1_neg", x)[0], np.exp(x), 1)
 
 
 # --- vectorisation -----------------------------------------------------------------------------------------
