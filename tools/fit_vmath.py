@@ -58,8 +58,11 @@ def lawson(rows, rhs, weights, error, iters):
 
 
 def polyval(c, x):
-    """c[0] + c[1]·x + ..."""
-    return mp.polyval(c[::-1], x)
+    """c[0] + c[1]·x + ... (Horner)."""
+    total = mp.mpf(0)
+    for coefficient in reversed(c):
+        total = total * x + coefficient
+    return total
 
 
 def fit_exp():
