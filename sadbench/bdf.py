@@ -203,6 +203,12 @@ def bdf_attempt(functions, prob, params, t, y, f, h, y_new, f_new, work, rtol, a
         if not _refresh(functions, prob, y, jac, work, single):
             return math.nan, 0.0, math.nan
     order = int(work[ORDER])
+    if h > MAX_FACTOR * work[H_D]:
+        # A jump the method never proposes: the driver going back to its step after one clipped to a save
+        # time. Rescaling D by h/h_D amplifies its k-th difference (h/h_D)^k-fold, and after a step that
+        # short that difference is the step's correction, not the solution's: restart from order 1.
+        order = min_order
+        work[ORDER] = order
     if h != work[H_D]:
         _rescale(D, D_tmp, order, h / work[H_D])
         work[H_D] = h
@@ -237,7 +243,9 @@ def bdf_attempt(functions, prob, params, t, y, f, h, y_new, f_new, work, rtol, a
             continue
         if work[FRESH_JAC] > 0.0:
             break
-        if not _refresh(functions, prob, spare, jac, work, single):
+        # At y, not at the prediction: a prediction bad enough to fail Newton is no place to linearise,
+        # and this Jacobian stays in use while the step is halved.
+        if not _refresh(functions, prob, y, jac, work, single):
             return math.nan, n_grad, math.nan
         work[KRYLOV] = 1.0
     if not converged:

@@ -276,3 +276,19 @@ def test_without_second_derivatives_stiff_methods_refuse_and_auto_stays_explicit
     assert sol.integrator_stats["second_derivatives"] is False
     assert set(sol.integrator_stats["steps"]) == {"dopri5"} and sol.integrator_stats["switches"] == 0
     assert np.allclose(sol.theta, star + expm(-A) @ (theta0 - star), rtol=1e-6)
+
+
+def test_bdf_survives_the_step_clipped_to_a_save_time():
+    """SAD 2D (P = 1781): a step clipped to 3e-6 before a save time, then the driver's jump back to 0.017.
+    Rescaling D by that factor made an order-4 prediction of size 1e5, and Newton, linearised there, then
+    failed at every halved step down to dt_min (t = 0.25). L(1) against dopri5 at rtol 1e-11."""
+    registry = sadbench.get_registry()
+    X, Y = registry.get("target", "polynomial")(seed=0, preset="sad2d", n=256, sampling="uniform")
+    net = sadbench.Network([2, 20, 40, 20, 1], activation="silu")
+    theta0 = net.init(seed=11, scheme="xavier_uniform", bias=0.0)
+    ref = sadbench.integrate(net, theta0, X, Y, integrator="dopri5", t_end=1.0, rtol=1e-11, atol=1e-13,
+                             detectors=None)
+    sol = sadbench.integrate(net, theta0, X, Y, integrator="bdf", t_end=1.0, rtol=1e-6, atol=1e-8, detectors=None)
+    assert sol.status == "success", (sol.t_final, sol.integrator_stats)
+    assert sol.integrator_stats["newton_failures"] == 0
+    assert abs(sol.loss_final - ref.loss_final) <= 1e-5 * ref.loss_final
