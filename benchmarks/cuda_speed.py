@@ -8,8 +8,8 @@ Reported per run: µs per member-step (wall time / Σ steps of all members), GFL
 the flops of one gradient, counted below, / wall time), and the largest difference of θ to the CPU backend
 relative to max|θ| (first members, same call). Every run is capped at ``--cap`` seconds of wall time (a
 run the cap ends is reported over the steps it took, marked ``capped``); kernels are compiled by a short
-warm-up call first, so no timing includes compilation. dopri5 is compared with the CPU on a shorter
-horizon (``--dopri-check-t``), where both must also take the same accepted and rejected steps.
+warm-up call at each size first, so no timing includes compilation. dopri5 is compared with the CPU on a
+shorter horizon (``--dopri-check-t``), where both must also take the same accepted and rejected steps.
 
 Run on a machine with an NVIDIA GPU:  ``python benchmarks/cuda_speed.py --out results.txt``.
 """
@@ -60,6 +60,8 @@ def main():
     parser.add_argument("--sizes", default="1,64,1024,16384", help="ensemble sizes for RK4")
     parser.add_argument("--dopri-sizes", default="1,64,1024", help="ensemble sizes for dopri5")
     parser.add_argument("--cap", type=float, default=5.0, help="wall-time cap of each run, seconds")
+    parser.add_argument("--layouts", default="thread,block", help="kernel layouts to time")
+    parser.add_argument("--activations", default="gelu,tanh")
     parser.add_argument("--check", type=int, default=8, help="members compared with the CPU backend")
     parser.add_argument("--dopri-check-t", type=float, default=100.0)
     parser.add_argument("--out", default=None, help="also write the table and a JSON file here")
@@ -89,7 +91,8 @@ def main():
     for line in lines:
         emit(line)
     records = []
-    for activation in ("gelu", "tanh"):
+    layouts = args.layouts.split(",")
+    for activation in args.activations.split(","):
         net, X, Y = problem(activation, widths, args.points)
         for name, options, sizes in (("rk4", RK4, args.sizes), ("dopri5", DOPRI5, args.dopri_sizes)):
             sizes = [int(s) for s in sizes.split(",")]
@@ -97,10 +100,10 @@ def main():
             reference = None
             if name == "rk4":
                 reference, cpu_wall = run(net, X, Y, theta_all[: args.check], options, np.inf)
-            for layout in ("thread", "block"):
-                run(net, X, Y, theta_all[:2], dict(options, t_end=0.1), np.inf, backend="cuda",
-                    cuda_layout=layout)  # compiles the kernel
+            for layout in layouts:
                 for E in sizes:
+                    run(net, X, Y, theta_all[:E], dict(options, t_end=0.1), np.inf, backend="cuda",
+                        cuda_layout=layout)  # compiles the kernel (its threads per member depend on E)
                     sol, wall = run(net, X, Y, theta_all[:E], options, args.cap, backend="cuda", cuda_layout=layout)
                     steps = np.atleast_1d(sol.n_steps).astype(float)
                     grads = np.atleast_1d(sol.n_grad).astype(float)
@@ -126,7 +129,7 @@ def main():
         theta = net.init(seed=0, ensemble=args.check)
         short = dict(DOPRI5, t_end=args.dopri_check_t)
         cpu, _ = run(net, X, Y, theta, short, np.inf)
-        for layout in ("thread", "block"):
+        for layout in layouts:
             gpu, _ = run(net, X, Y, theta, short, np.inf, backend="cuda", cuda_layout=layout)
             same = bool(np.array_equal(gpu.n_steps, cpu.n_steps) and np.array_equal(gpu.n_rejected, cpu.n_rejected))
             line = (f"{activation:5} dopri5 to t={args.dopri_check_t:g}, {layout}: max rel diff of θ "

@@ -19,6 +19,7 @@ matrix product measured in the same process.
     python benchmarks/head_to_head.py --method rk4 --members 1024 --activation gelu
     python benchmarks/head_to_head.py --backends cpu cuda              # with sadbench's CUDA backend
     JAX_PLATFORMS=cpu python benchmarks/head_to_head.py                # keep JAX off a GPU
+    python benchmarks/head_to_head.py --backends cpu cuda --torch-device cuda   # everything on a GPU machine
 """
 
 import argparse
@@ -143,21 +144,21 @@ def jax_runner():
 # ---------------------------------------------------------------------------------------------- PyTorch
 
 
-def torch_runner():
+def torch_runner(device):
     import torch
     import torchdiffeq
     from torch.func import grad, vmap
 
     def run(method, activation, X, Y, theta0):
         sigma = {"gelu": torch.nn.functional.gelu, "tanh": torch.tanh}[activation]
-        Xt = torch.as_tensor(X.T, dtype=torch.float64)
-        Yt = torch.as_tensor(Y.T, dtype=torch.float64)
+        Xt = torch.as_tensor(X.T, dtype=torch.float64, device=device)
+        Yt = torch.as_tensor(Y.T, dtype=torch.float64, device=device)
 
         def loss(theta):
             return mse_loss(theta, Xt, Yt, sigma)
 
         batch_loss, batch_grad = vmap(loss), vmap(grad(loss))
-        theta = torch.as_tensor(theta0, dtype=torch.float64)
+        theta = torch.as_tensor(theta0, dtype=torch.float64, device=device)
         with torch.no_grad():
             if method == "rk4":
                 y = theta
@@ -171,10 +172,10 @@ def torch_runner():
                     calls[0] += 1
                     return -batch_grad(y)
 
-                y = torchdiffeq.odeint(field, theta, torch.tensor([0.0, DOPRI5_T], dtype=torch.float64),
-                                       method="dopri5", rtol=DOPRI5_TOL, atol=DOPRI5_TOL)[-1]
+                span = torch.tensor([0.0, DOPRI5_T], dtype=torch.float64, device=device)
+                y = torchdiffeq.odeint(field, theta, span, method="dopri5", rtol=DOPRI5_TOL, atol=DOPRI5_TOL)[-1]
                 grads = calls[0] * len(theta0)
-            return batch_loss(theta).numpy(), batch_loss(y).numpy(), grads
+            return batch_loss(theta).cpu().numpy(), batch_loss(y).cpu().numpy(), grads
 
     return run
 
@@ -237,15 +238,14 @@ def scipy_runner(max_members):
 
 # ---------------------------------------------------------------------------------------------- harness
 
-RUNNERS = {"jax": jax_runner, "torch": torch_runner}
-
-
 def make_runner(name, args):
     if name.startswith("sadbench-"):
         return sadbench_runner(name.split("-", 1)[1])
     if name == "numpy":
         return scipy_runner(args.scipy_members)
-    return RUNNERS[name]()
+    if name == "torch":
+        return torch_runner(args.torch_device)
+    return jax_runner()
 
 
 LABELS = {"jax": "jax+diffrax", "torch": "torch+torchdiffeq", "numpy": "numpy+scipy"}
@@ -278,7 +278,7 @@ def run_worker(name, args):
     """Each implementation in its own process: their LLVMs and OpenMP runtimes do not meet."""
     command = [sys.executable, __file__, "--worker", name, "--method", *args.method, "--activation",
                *args.activation, "--members", *map(str, args.members), "--repeats", str(args.repeats),
-               "--scipy-members", str(args.scipy_members)]
+               "--scipy-members", str(args.scipy_members), "--torch-device", args.torch_device]
     start = time.perf_counter()
     try:
         done = subprocess.run(command, capture_output=True, text=True, timeout=args.worker_timeout)
@@ -311,6 +311,7 @@ def main():
     parser.add_argument("--backends", nargs="+", default=["cpu"], help="sadbench backends: cpu, cuda")
     parser.add_argument("--peers", nargs="*", default=["jax", "torch", "numpy"], choices=["jax", "torch", "numpy"])
     parser.add_argument("--scipy-members", type=int, default=4, help="members scipy runs (it is serial)")
+    parser.add_argument("--torch-device", default="cpu", help="where PyTorch runs: cpu, cuda")
     parser.add_argument("--dopri5-agreement", type=float, default=1e-6, help="final-loss agreement for dopri5")
     parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument("--worker-timeout", type=float, default=1800.0,

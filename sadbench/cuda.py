@@ -11,10 +11,10 @@ Two layouts of one kernel source (``layout=``):
 
 - ``"thread"``: one thread per member; each member's vectors are stored member-minor ``[row, p, member]``,
   so the threads of a warp read consecutive addresses; the gradient is accumulated one data point at a time.
-- ``"block"``: one block per member, its threads over the data points: a chunk of points is propagated
-  forward and backward into shared memory (one point per thread), then the threads, now over the
-  parameters, reduce ∇L = Σ_points δ·aᵀ out of shared memory; the step's vector updates are spread over
-  the threads too.
+- ``"block"``: one block per member. A chunk of points is propagated forward and backward through shared
+  memory a layer at a time, the threads over the (unit, point) pairs of the layer; then the threads, now
+  over the parameters, reduce ∇L = Σ_points δ·aᵀ out of shared memory. The step's vector updates, norms
+  and error norms are spread over the threads too (tree reductions in shared memory).
 
 ``"auto"`` picks the block layout unless there are so few data points that a block would leave most of its
 warp idle (measured: :func:`choose_layout`).
@@ -55,6 +55,8 @@ if not hasattr(np, "row_stack"):
 LAYOUTS = ("auto", "thread", "block")
 #: Threads per block of the thread layout.
 THREADS_PER_BLOCK = 64
+#: Most threads per member of the block layout.
+BLOCK_THREADS = 256
 #: Shared memory the block layout may use for one chunk of points (bytes): below the 48 KiB static limit.
 SHARED_BYTES = 40 * 1024
 #: Per-member rows of the work array: θ, -∇L, θ_new, -∇L(θ_new), a stage's argument, the direction anchor;
@@ -235,13 +237,30 @@ class Geometry:
 
 def choose_layout(geometry, n_points, n_members):
     """The layout ``"auto"`` means. Measured on an H100 (benchmarks/cuda_speed.py, [1, 16, 16, 1] on 64
-    points): one block per member ran RK4 at 0.96 µs per member-step for E = 1024 and 16384, one thread per
-    member at 44 and 4.8 µs (it is latency-bound: each thread walks θ and ∇L in global memory point by
-    point). A thread per member only pays when a block would leave most of its warp idle: fewer than 32
-    points (block threads = points), a tiny network and an ensemble that fills the GPU with threads."""
-    if block_threads(geometry, n_points) >= 32 or geometry.rows > 64:
+    points): one block per member ran RK4 at 0.92 µs per member-step for E = 1024, one thread per member
+    at 43 µs for E = 1024 and 4.7 µs for E = 16384 (it is latency-bound: each thread walks θ and ∇L in
+    global memory point by point). A thread per member only pays when a block would leave most of its warp
+    idle: fewer than 32 points, a tiny network and an ensemble that fills the GPU with threads."""
+    if chunk_points(geometry, n_points) >= 32 or geometry.rows > 64:
         return "block"
     return "thread" if n_members >= 32 * 32 * _multiprocessors() else "block"
+
+
+def block_threads(geometry, n_points, n_members):
+    """Threads per member of the block layout, a power of two (the reductions halve it).
+
+    An ensemble smaller than the GPU's count of multiprocessors is latency-bound: each member gets enough
+    threads for a layer's (unit, point) pairs in a chunk, up to :data:`BLOCK_THREADS` (on an H100, GELU
+    [1, 16, 16, 1] on 64 points, RK4: 160 µs per step at E = 1 and 2.5 µs per member-step at E = 64, against
+    394 and 6.2 with a thread per point). A larger ensemble fills the GPU anyway, and one thread per point
+    of a chunk synchronises least (E = 1024: 0.92 µs per member-step, against 1.21 with 256 threads)."""
+    points = chunk_points(geometry, n_points)
+    if n_members >= _multiprocessors():
+        return points
+    threads = 1
+    while threads < min(points * max(geometry.widths), BLOCK_THREADS):
+        threads *= 2
+    return threads
 
 
 def _multiprocessors():
@@ -250,17 +269,18 @@ def _multiprocessors():
     return int(cuda.get_current_device().MULTIPROCESSOR_COUNT)
 
 
-def block_threads(geometry, n_points):
-    """Threads (= points per chunk) of the block layout: a power of two ≤ 128, not above the points, whose
-    chunk buffer fits :data:`SHARED_BYTES`."""
-    threads = 128
-    while threads > 1 and (threads // 2 >= n_points or 8 * threads * (geometry.rows + 1) > SHARED_BYTES):
-        threads //= 2
-    return threads
+def chunk_points(geometry, n_points):
+    """Points per chunk of the block layout: a power of two ≤ 128, not above the points, whose buffer
+    (``rows × (points + 1)`` floats: a row's odd stride keeps a warp's reads down a column off one bank)
+    fits :data:`SHARED_BYTES`."""
+    points = 128
+    while points > 1 and (points // 2 >= n_points or 8 * geometry.rows * (points + 1) > SHARED_BYTES):
+        points //= 2
+    return points
 
 
 @lru_cache(maxsize=None)
-def _kernel(f, df, value, d1, widths, bias, n_points, layout, threads, names):
+def _kernel(f, df, value, d1, widths, bias, n_points, layout, threads, chunk, names):
     """The integration kernel of one activation × loss × architecture × number of points × layout."""
     act_name, loss_name = names
     dev_f = device_function(f, f"activation {act_name!r} (f)", 1)
@@ -271,7 +291,8 @@ def _kernel(f, df, value, d1, widths, bias, n_points, layout, threads, names):
     g = Geometry(widths, bias)
     BLOCK = layout == "block"
     T = threads if BLOCK else 1  # threads working on one member
-    CP = T  # points per chunk
+    CP = chunk if BLOCK else 1  # points per chunk
+    STRIDE = CP + 1  # the chunk buffer's row length (a constant: shared arrays need one)
     N, L, P, D, BIAS = n_points, g.n_layers, g.n_params, g.widths[0], g.bias
     ROWS = g.rows
     FAN_IN, FAN_OUT, P_OFF = g.fan_in, g.fan_out, g.param_offset
@@ -294,6 +315,22 @@ def _kernel(f, df, value, d1, widths, bias, n_points, layout, threads, names):
             cuda.syncthreads()
 
     @cuda.jit(device=True)
+    def block_sum(v, tid, red):
+        """Σ of ``v`` over the member's threads, returned to every thread."""
+        if not BLOCK:
+            return v
+        cuda.syncthreads()  # every thread has read the last sum out of red
+        red[tid] = v
+        half = T // 2
+        while half > 0:
+            cuda.syncthreads()
+            if tid < half:
+                red[tid] += red[tid + half]
+            half //= 2
+        cuda.syncthreads()
+        return red[0]
+
+    @cuda.jit(device=True)
     def rhs(W, rin, rout, e, E, X, Y, tid, buf, red):
         """Write -∇L(θ) of row ``rin`` into row ``rout``; return L. All threads of a member call it."""
         for p in range(tid, P, T):
@@ -302,29 +339,36 @@ def _kernel(f, df, value, d1, widths, bias, n_points, layout, threads, names):
         for start in range(0, N, CP):
             c = min(CP, N - start)
             sync()
-            if tid < c:
-                i = start + tid
-                for q in range(D):
-                    buf[q, tid] = X[i, q]
-                for l in range(L):
-                    fi, fo, po, src = FAN_IN[l], FAN_OUT[l], P_OFF[l], A_IN[l]
-                    for j in range(fo):
-                        z = W[ix(rin, po + fo * fi + j, e, E)] if BIAS else 0.0
-                        for q in range(fi):
-                            z += W[ix(rin, po + j * fi + q, e, E)] * buf[src + q, tid]
-                        if l < L - 1:
-                            buf[A_OUT[l] + j, tid] = dev_f(z)
-                            buf[G_ROWS[l] + j, tid] = dev_df(z)
-                        else:
-                            part += dev_value(z, Y[i, j])
-                            buf[DOUT + j, tid] = SCALE * dev_d1(z, Y[i, j])
-                for l in range(L - 1, 0, -1):
-                    fi, fo, po, dsrc, dst = FAN_IN[l], FAN_OUT[l], P_OFF[l], D_ROWS[l], G_ROWS[l - 1]
+            # work item w = (row, point i): a warp's threads share a row, so their reads of θ coincide
+            for w in range(tid, c * D, T):
+                q = w // c
+                i = w - q * c
+                buf[q, i] = X[start + i, q]
+            for l in range(L):
+                sync()
+                fi, fo, po, src = FAN_IN[l], FAN_OUT[l], P_OFF[l], A_IN[l]
+                for w in range(tid, c * fo, T):
+                    j = w // c
+                    i = w - j * c
+                    z = W[ix(rin, po + fo * fi + j, e, E)] if BIAS else 0.0
                     for q in range(fi):
-                        s = 0.0
-                        for j in range(fo):
-                            s += W[ix(rin, po + j * fi + q, e, E)] * buf[dsrc + j, tid]
-                        buf[dst + q, tid] = s * buf[dst + q, tid]
+                        z += W[ix(rin, po + j * fi + q, e, E)] * buf[src + q, i]
+                    if l < L - 1:
+                        buf[A_OUT[l] + j, i] = dev_f(z)
+                        buf[G_ROWS[l] + j, i] = dev_df(z)
+                    else:
+                        part += dev_value(z, Y[start + i, j])
+                        buf[DOUT + j, i] = SCALE * dev_d1(z, Y[start + i, j])
+            for l in range(L - 1, 0, -1):
+                sync()
+                fi, fo, po, dsrc, dst = FAN_IN[l], FAN_OUT[l], P_OFF[l], D_ROWS[l], G_ROWS[l - 1]
+                for w in range(tid, c * fi, T):
+                    q = w // c
+                    i = w - q * c
+                    s = 0.0
+                    for j in range(fo):
+                        s += W[ix(rin, po + j * fi + q, e, E)] * buf[dsrc + j, i]
+                    buf[dst + q, i] = s * buf[dst + q, i]
             sync()
             for p in range(tid, P, T):
                 l = 0
@@ -344,30 +388,18 @@ def _kernel(f, df, value, d1, widths, bias, n_points, layout, threads, names):
                     for cc in range(c):
                         s += buf[D_ROWS[l] + j, cc]
                 W[ix(rout, p, e, E)] += s
-        total = part
-        if BLOCK:
-            red[tid] = part
-            cuda.syncthreads()
-            total = 0.0
-            for q in range(T):
-                total += red[q]
-        sync()
-        return total / N
+        return block_sum(part, tid, red) / N
 
     @cuda.jit(device=True)
-    def norm(W, r, e, E):
+    def dot(W, r1, r2, e, E, tid, red):
         s = 0.0
-        for p in range(P):
-            v = W[ix(r, p, e, E)]
-            s += v * v
-        return math.sqrt(s)
-
-    @cuda.jit(device=True)
-    def dot(W, r1, r2, e, E):
-        s = 0.0
-        for p in range(P):
+        for p in range(tid, P, T):
             s += W[ix(r1, p, e, E)] * W[ix(r2, p, e, E)]
-        return s
+        return block_sum(s, tid, red)
+
+    @cuda.jit(device=True)
+    def norm(W, r, e, E, tid, red):
+        return math.sqrt(dot(W, r, r, e, E, tid, red))
 
     @cuda.jit(device=True)
     def copy(W, dst, src, e, E, tid):
@@ -411,14 +443,14 @@ def _kernel(f, df, value, d1, widths, bias, n_points, layout, threads, names):
         if fsal:
             copy(W, RK + s - 1, RFN, e, E, tid)
         err = 0.0
-        for p in range(P):
+        for p in range(tid, P, T):
             est = 0.0
             for j in range(s):
                 est += tab[oe + j] * W[ix(RK + j, p, e, E)]
             y0, y1 = W[ix(RY, p, e, E)], W[ix(RYN, p, e, E)]
             ratio = h * est / (atol + rtol * max(abs(y0), abs(y1)))
             err += ratio * ratio
-        return math.sqrt(err * INV_P), n_grad, loss_new
+        return math.sqrt(block_sum(err, tid, red) * INV_P), n_grad, loss_new
 
     @cuda.jit(device=True)
     def initial_step(W, e, E, X, Y, tid, buf, red, settings):
@@ -426,22 +458,23 @@ def _kernel(f, df, value, d1, widths, bias, n_points, layout, threads, names):
         rtol, atol, order = settings[RTOL], settings[ATOL], settings[ORDER]
         d0 = 0.0
         d1 = 0.0
-        for p in range(P):
+        for p in range(tid, P, T):
             y = W[ix(RY, p, e, E)]
             sc = atol + rtol * abs(y)
             d0 += (y / sc) ** 2
             d1 += (W[ix(RF, p, e, E)] / sc) ** 2
-        d0, d1 = math.sqrt(d0 * INV_P), math.sqrt(d1 * INV_P)
+        d0 = math.sqrt(block_sum(d0, tid, red) * INV_P)
+        d1 = math.sqrt(block_sum(d1, tid, red) * INV_P)
         h0 = 1e-6 if (d0 < 1e-5 or d1 < 1e-5) else 0.01 * d0 / d1
         for p in range(tid, P, T):
             W[ix(RYN, p, e, E)] = W[ix(RY, p, e, E)] + h0 * W[ix(RF, p, e, E)]
         sync()
         rhs(W, RYN, RFN, e, E, X, Y, tid, buf, red)
         d2 = 0.0
-        for p in range(P):
+        for p in range(tid, P, T):
             sc = atol + rtol * abs(W[ix(RY, p, e, E)])
             d2 += ((W[ix(RFN, p, e, E)] - W[ix(RF, p, e, E)]) / sc) ** 2
-        d2 = math.sqrt(d2 * INV_P) / h0
+        d2 = math.sqrt(block_sum(d2, tid, red) * INV_P) / h0
         if max(d1, d2) <= 1e-15:
             h1 = max(1e-6, h0 * 1e-3)
         else:
@@ -449,11 +482,13 @@ def _kernel(f, df, value, d1, widths, bias, n_points, layout, threads, names):
         return min(100.0 * h0, h1)
 
     @cuda.jit(device=True)
-    def record(W, e, E, tid, out, snaps, k, loss, n_grad, n_steps):
+    def record(W, e, E, tid, red, out, snaps, k, loss, n_grad, n_steps):
         """:func:`sadbench.driver._record`: the observables at save point k, then the anchor := θ."""
-        nrm, gnorm, anorm = norm(W, RY, e, E), norm(W, RF, e, E), norm(W, RA, e, E)
-        align = dot(W, RY, RF, e, E) / (nrm * gnorm) if nrm > 0.0 and gnorm > 0.0 else math.nan
-        dcos = dot(W, RY, RA, e, E) / (nrm * anorm) if nrm > 0.0 and anorm > 0.0 else math.nan
+        nrm, gnorm = norm(W, RY, e, E, tid, red), norm(W, RF, e, E, tid, red)
+        anorm = norm(W, RA, e, E, tid, red)
+        y_f, y_a = dot(W, RY, RF, e, E, tid, red), dot(W, RY, RA, e, E, tid, red)
+        align = y_f / (nrm * gnorm) if nrm > 0.0 and gnorm > 0.0 else math.nan
+        dcos = y_a / (nrm * anorm) if nrm > 0.0 and anorm > 0.0 else math.nan
         if tid == 0:
             out[e, k, Q_LOSS] = loss
             out[e, k, Q_NORM] = nrm
@@ -484,7 +519,7 @@ def _kernel(f, df, value, d1, widths, bias, n_points, layout, threads, names):
         if n_grad == 0.0:
             loss = rhs(W, RY, RF, e, E, X, Y, tid, buf, red)
             n_grad = 1.0
-            if not (math.isfinite(loss) and math.isfinite(norm(W, RF, e, E))):
+            if not (math.isfinite(loss) and math.isfinite(norm(W, RF, e, E, tid, red))):
                 status = NONFINITE
                 done = True
         if not done and h <= 0.0:
@@ -496,7 +531,7 @@ def _kernel(f, df, value, d1, widths, bias, n_points, layout, threads, names):
         if not done:
             k_end = min(S, int(settings[CHUNK_END]))
             while k < S and save_t[k] <= t:
-                record(W, e, E, tid, out, snaps, k, loss, n_grad, n_steps)
+                record(W, e, E, tid, red, out, snaps, k, loss, n_grad, n_steps)
                 k += 1
             attempts = 0.0
             while k < k_end and attempts < settings[CHUNK_ATTEMPTS]:
@@ -536,16 +571,17 @@ def _kernel(f, df, value, d1, widths, bias, n_points, layout, threads, names):
                 copy(W, RF, RFN, e, E, tid)
                 loss = loss_new
                 n_steps += 1.0
-                if not math.isfinite(norm(W, RF, e, E)):
+                grad_norm = norm(W, RF, e, E, tid, red)
+                if not math.isfinite(grad_norm):
                     status = NONFINITE
                     break
                 if hit:
-                    record(W, e, E, tid, out, snaps, k, loss, n_grad, n_steps)
+                    record(W, e, E, tid, red, out, snaps, k, loss, n_grad, n_steps)
                     k += 1
-                if norm(W, RY, e, E) > settings[STOP_NORM_ABOVE]:
+                if norm(W, RY, e, E, tid, red) > settings[STOP_NORM_ABOVE]:
                     status = STOP_NORM
                     break
-                if norm(W, RF, e, E) < settings[STOP_GRAD_BELOW]:
+                if grad_norm < settings[STOP_GRAD_BELOW]:
                     status = STOP_GRAD
                     break
             if status == RUNNING and k == S:
@@ -561,8 +597,8 @@ def _kernel(f, df, value, d1, widths, bias, n_points, layout, threads, names):
         def kernel(W, X, Y, tab, save_t, settings, states, out, snaps):
             e = cuda.blockIdx.x
             tid = cuda.threadIdx.x
-            buf = cuda.shared.array((ROWS, CP), np.float64)
-            red = cuda.shared.array(CP, np.float64)
+            buf = cuda.shared.array((ROWS, STRIDE), np.float64)
+            red = cuda.shared.array(T, np.float64)
             if states[e, STATUS] == RUNNING:
                 member(e, cuda.gridDim.x, tid, W[e], X, Y, tab, save_t, settings, states, out, snaps, buf, red)
     else:
@@ -588,11 +624,12 @@ class Program:
         if layout == "auto":
             layout = choose_layout(geometry, n_points, n_members)
         self.layout = layout
-        self.threads = block_threads(geometry, n_points) if layout == "block" else THREADS_PER_BLOCK
+        self.threads = block_threads(geometry, n_points, n_members) if layout == "block" else THREADS_PER_BLOCK
+        chunk = chunk_points(geometry, n_points) if layout == "block" else 1
         act = net.activation
         try:
             self.kernel, self.geometry = _kernel(act.f, act.df, loss_spec.value, loss_spec.d1, geometry.widths,
-                                                 geometry.bias, int(n_points), layout, self.threads,
+                                                 geometry.bias, int(n_points), layout, self.threads, chunk,
                                                  (act.name, loss_spec.name))
         except SadbenchError:
             raise

@@ -61,6 +61,24 @@ def test_rk4_matches_cpu_and_the_oracle(layout):
         np.testing.assert_allclose(gpu.theta[e], ref, rtol=1e-12, atol=1e-14)
 
 
+@pytest.mark.parametrize("multiprocessors", [1, 1000], ids=["thread-per-point", "threads-over-units"])
+def test_deep_multi_output_network_in_several_chunks_of_points(monkeypatch, multiprocessors):
+    """Two inputs, two hidden layers, two outputs, ten points in chunks of four (the last one partial):
+    the block layout's (unit, point) work items, chunk loop and reductions against the CPU backend, with
+    a thread per point (an ensemble that fills the GPU) and with threads over a layer's units too."""
+    monkeypatch.setattr(sc, "SHARED_BYTES", 600)
+    monkeypatch.setattr(sc, "_multiprocessors", lambda: multiprocessors)
+    net = Network([2, 3, 2, 2], "gelu")
+    assert sc.chunk_points(sc.Geometry(net.widths, True), 10) == 4
+    rng = np.random.default_rng(3)
+    X2, Y2 = rng.normal(size=(10, 2)), rng.normal(size=(10, 2))
+    theta0 = net.init(seed=1, ensemble=2)
+    options = dict(integrator="bosh3", rtol=1e-4, atol=1e-4, t_end=0.3, save=[0.15, 0.3], detectors=None)
+    cpu = integrate(net, theta0, X2, Y2, **options)
+    for layout in ("block", "thread"):
+        _assert_same(cpu, integrate(net, theta0, X2, Y2, backend="cuda", cuda_layout=layout, **options))
+
+
 @pytest.mark.parametrize("kind", ["activation", "loss"])
 def test_every_registered_activation_and_loss_compiles_and_matches(kind):
     """Built-in and plugin functions alike are compiled from their Python source (on a real device)."""
@@ -193,15 +211,19 @@ def test_a_plugin_that_cannot_compile_for_cuda_is_named(tmp_path):
         integrate(net, net.init(seed=0), X, Y, backend="cuda", integrator="rk4", dt=0.1, t_end=0.1)
 
 
-def test_layout_choice():
+def test_layout_choice(monkeypatch):
+    monkeypatch.setattr(sc, "_multiprocessors", lambda: 132)  # an H100's
     small, large = sc.Geometry([1, 16, 16, 1], True), sc.Geometry([1, 200, 200, 1], True)
     tiny = sc.Geometry([1, 3, 1], True)
     assert sc.choose_layout(large, 64, 10**6) == "block"
     assert sc.choose_layout(small, 64, 10**6) == "block"  # measured: 5x faster than a thread per member
     assert sc.choose_layout(tiny, 4, 1) == "block"
     assert sc.choose_layout(tiny, 4, 10**6) == "thread"
-    assert sc.block_threads(small, 64) == 64 and sc.block_threads(small, 3) == 4
-    assert 8 * sc.block_threads(large, 1000) * (large.rows + 1) <= sc.SHARED_BYTES
+    assert sc.chunk_points(small, 64) == 64 and sc.chunk_points(small, 3) == 4
+    assert sc.block_threads(small, 64, 1) == sc.BLOCK_THREADS and sc.block_threads(tiny, 4, 1) == 16
+    assert sc.block_threads(small, 64, 10**6) == 64 and sc.block_threads(tiny, 4, 10**6) == 4
+    assert 8 * large.rows * (sc.chunk_points(large, 1000) + 1) <= sc.SHARED_BYTES < 8 * large.rows * 2 * (
+        sc.chunk_points(large, 1000) + 1)
 
 
 def test_import_needs_no_gpu_and_cuda_without_one_is_a_clear_error():
