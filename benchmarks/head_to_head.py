@@ -248,6 +248,18 @@ def make_runner(name, args):
     return jax_runner()
 
 
+def device_of(name, args):
+    """Where an implementation computes, ``gpu`` or ``cpu``: only CPU runs are set against the CPU's matrix
+    product."""
+    if name == "jax":
+        import jax
+
+        return "gpu" if jax.default_backend() == "gpu" else "cpu"
+    if name == "torch":
+        return "gpu" if args.torch_device.startswith("cuda") else "cpu"
+    return "gpu" if name == "sadbench-cuda" else "cpu"
+
+
 LABELS = {"jax": "jax+diffrax", "torch": "torch+torchdiffeq", "numpy": "numpy+scipy"}
 
 
@@ -266,10 +278,12 @@ def timed(run, repeats, *call):
 def worker(args):
     """Run one implementation over the grid and print one JSON line per run (the parent parses them)."""
     run = make_runner(args.worker, args)
+    device = device_of(args.worker, args)
     for method, activation, members in itertools.product(args.method, args.activation, args.members):
         _, X, Y, theta0 = problem(activation, members)
         first, best, (initial, final, grads) = timed(run, args.repeats, method, activation, X, Y, theta0)
-        print(json.dumps(dict(method=method, activation=activation, members=members, first=first, best=best,
+        print(json.dumps(dict(method=method, activation=activation, members=members, device=device, first=first,
+                              best=best,
                               initial=np.asarray(initial).tolist(), final=np.asarray(final).tolist(),
                               grads=int(grads))), flush=True)
 
@@ -326,8 +340,8 @@ def main():
     print(f"{os.cpu_count()} CPUs; float64 matmul {roofline:.1f} GFLOP/s; {flops} flops per gradient", flush=True)
     names = [f"sadbench-{backend}" for backend in args.backends] + args.peers
     results = {name: run_worker(name, args) for name in names}
-    print(f"\n{'method':>7} {'act':>5} {'E':>5} {'implementation':>18} {'ran':>5} {'first s':>8} {'best s':>8} "
-          f"{'µs/m-step':>10} {'GFLOP/s':>8} {'%mm':>5} {'ΔL0':>8} {'ΔL(T)':>8}")
+    print(f"\n{'method':>7} {'act':>5} {'E':>5} {'implementation':>18} {'on':>3} {'ran':>5} {'first s':>8} "
+          f"{'best s':>8} {'µs/m-step':>10} {'GFLOP/s':>8} {'%mm':>5} {'ΔL0':>8} {'ΔL(T)':>8}")
     for key in itertools.product(args.method, args.activation, args.members):
         method = key[0]
         reference = results[names[0]].get(key)
@@ -342,9 +356,10 @@ def main():
             member_steps = record["grads"] / STAGES[method]
             per_step[name] = record["best"] / member_steps
             gflops = record["grads"] * flops / record["best"] / 1e9
-            print(f"{method:>7} {key[1]:>5} {key[2]:>5} {LABELS.get(name, name):>18} {len(record['initial']):>5} "
-                  f"{record['first']:8.3f} {record['best']:8.3f} {per_step[name] * 1e6:10.2f} {gflops:8.2f} "
-                  f"{100 * gflops / roofline:5.1f} {errors[0]:8.1e} {errors[1]:8.1e}")
+            share = f"{100 * gflops / roofline:5.1f}" if record["device"] == "cpu" else f"{'—':>5}"
+            print(f"{method:>7} {key[1]:>5} {key[2]:>5} {LABELS.get(name, name):>18} {record['device']:>3} "
+                  f"{len(record['initial']):>5} {record['first']:8.3f} {record['best']:8.3f} "
+                  f"{per_step[name] * 1e6:10.2f} {gflops:8.2f} {share} {errors[0]:8.1e} {errors[1]:8.1e}")
         ours = min(v for n, v in per_step.items() if n.startswith("sadbench"))
         peers = [v for n, v in per_step.items() if not n.startswith("sadbench")]
         if peers:
