@@ -15,6 +15,7 @@ evaluation is not counted) and compared with a numpy float64 matrix product on t
     python benchmarks/gradient_speed.py --precision float32      # the gradient passes in float32 arithmetic
     python benchmarks/gradient_speed.py --compile-times          # seconds to build each activation × loss
     python benchmarks/gradient_speed.py --hessian --widths 1 10 20 10 1 --points 64
+    python benchmarks/gradient_speed.py --breakdown              # ns per pass of one member's gradient
 
 Other processes may load the machine: every figure is the best of ``--repeats`` runs, and the CPU time
 (summed over threads) is printed beside the wall-clock time, with GFLOP per CPU-second for the kernel and the
@@ -31,6 +32,7 @@ import numpy as np
 from numba import get_num_threads, njit, prange, types
 
 import sadbench
+from sadbench import kernels
 from sadbench import signatures as sig
 from sadbench.kernels import PRECISIONS
 
@@ -74,6 +76,55 @@ def rk4_loop(rhs, X, Y, widths, bias, work, thetas, grads, scratch, steps, dt):
             rhs(prob, stage, k)
             for p in range(P):
                 y[p] += dt / 6.0 * (acc[p] + k[p])
+
+
+PASSES = ("whole gradient", "load_chunk", "propagate", "loss_terms", "backward", "activation loop, one layer")
+
+
+@njit
+def pass_loop(which, X, Y, widths, bias, work, theta, grad, fdf, terms, reps):
+    """``reps`` calls of one pass (an index into PASSES) over the first chunk of points."""
+    n = X.shape[0]
+    lay = kernels.layout(widths, n)
+    c = lay[-1]
+    z = work[lay[2] : lay[2] + widths[1] * c]
+    a = work[lay[3] : lay[3] + widths[1] * c]
+    g = work[lay[4] : lay[4] + widths[1] * c]
+    for _ in range(reps):
+        if which == 0:
+            kernels.loss_grad_pass(X, Y, widths, bias, work, theta, grad, -1.0, fdf, terms)
+        elif which == 1:
+            kernels.load_chunk(X, Y, widths, work, 0, c)
+        elif which == 2:
+            kernels.propagate(theta, widths, bias, work, n, c, fdf)
+        elif which == 3:
+            kernels.loss_terms(widths, work, n, c, -1.0 / n, terms, False)
+        elif which == 4:
+            kernels.backward(theta, widths, bias, work, n, c, grad, True)
+        else:
+            fdf(z, a, g)
+
+
+def time_passes(args):
+    """ns per pass of one member's float64 gradient, each pass in its own compiled loop (so the sum of the
+    parts need not equal the whole: each loop keeps its own data in cache)."""
+    net, X, Y = problem(args)
+    spec, loss = net.activation, sadbench.get_registry().get("loss", args.loss)
+    fdf = kernels.activation_loops(spec.f, spec.df, spec.d2f)[0]
+    terms = kernels.loss_loop(loss.value, loss.d1, loss.d2)
+    widths, bias, work = net.problem_arrays(X, 1)
+    theta, grad = net.init(seed=0), np.zeros(net.num_params)
+    call = (X, np.ascontiguousarray(Y), widths, bias, work[0], theta, grad, fdf, terms)
+    c = kernels.layout(widths, X.shape[0])[-1]
+    print(f"{args.activation} × {args.loss}, widths {args.widths}, n = {args.points}; passes over one chunk of "
+          f"{c} points, the whole gradient over all {args.points}")
+    whole = None
+    for which, name in enumerate(PASSES):
+        pass_loop(which, *call, 1)
+        reps = 20000
+        seconds = best_of(lambda: pass_loop(which, *call, reps), args.repeats) / reps
+        whole = whole or seconds
+        print(f"{name:28s} {seconds * 1e9:9.0f} ns  ({100 * seconds / whole:5.1f}% of the whole)")
 
 
 def gradient_flops(widths, n):
@@ -215,6 +266,7 @@ def main():
                         help="working precision of the gradient passes (not --hessian's)")
     parser.add_argument("--skip-single", action="store_true", help="only the ensemble")
     parser.add_argument("--hessian", action="store_true", help="time hvp and the dense Hessian instead")
+    parser.add_argument("--breakdown", action="store_true", help="ns per pass of one member's gradient instead")
     parser.add_argument("--compile-times", action="store_true", help="time kernel builds in fresh processes")
     parser.add_argument("--compile-activations", nargs="*")
     parser.add_argument("--compile-losses", nargs="*")
@@ -223,6 +275,8 @@ def main():
         compile_times(args)
     elif args.hessian:
         time_hessian(args)
+    elif args.breakdown:
+        time_passes(args)
     else:
         time_kernels(args)
 
