@@ -78,18 +78,21 @@ def rk4_loop(rhs, X, Y, widths, bias, work, thetas, grads, scratch, steps, dt):
                 y[p] += dt / 6.0 * (acc[p] + k[p])
 
 
-PASSES = ("whole gradient", "load_chunk", "propagate", "loss_terms", "backward", "activation loop, one layer")
+PASSES = ("whole gradient", "load_chunk", "propagate", "loss_terms", "backward", "activation loop, one layer",
+          "largest layer: W·A", "largest layer: Wᵀ·δ", "largest layer: δ·Aᵀ")
 
 
 @njit
-def pass_loop(which, X, Y, widths, bias, work, theta, grad, fdf, terms, reps):
-    """``reps`` calls of one pass (an index into PASSES) over the first chunk of points."""
+def pass_loop(which, X, Y, widths, bias, work, theta, grad, fdf, terms, reps, W, A, D):
+    """``reps`` calls of one pass (an index into PASSES) over the first chunk of points; the last three time
+    the largest layer's products alone, on W (out × in), A (in × c) and δ (out × c)."""
     n = X.shape[0]
     lay = kernels.layout(widths, n)
     c = lay[-1]
     z = work[lay[2] : lay[2] + widths[1] * c]
     a = work[lay[3] : lay[3] + widths[1] * c]
     g = work[lay[4] : lay[4] + widths[1] * c]
+    Z, back, G, sums = np.empty_like(D), np.empty_like(A), np.zeros((W.shape[0], W.shape[1])), np.zeros(W.shape[0])
     for _ in range(reps):
         if which == 0:
             kernels.loss_grad_pass(X, Y, widths, bias, work, theta, grad, -1.0, fdf, terms)
@@ -101,8 +104,14 @@ def pass_loop(which, X, Y, widths, bias, work, theta, grad, fdf, terms, reps):
             kernels.loss_terms(widths, work, n, c, -1.0 / n, terms, False)
         elif which == 4:
             kernels.backward(theta, widths, bias, work, n, c, grad, True)
-        else:
+        elif which == 5:
             fdf(z, a, g)
+        elif which == 6:
+            kernels.matmul(W, A, Z, 2, sums)
+        elif which == 7:
+            kernels.matmul_t(W, D, back, 1)
+        else:
+            kernels.outer_acc(D, A, G, sums)
 
 
 def time_passes(args):
@@ -116,15 +125,22 @@ def time_passes(args):
     theta, grad = net.init(seed=0), np.zeros(net.num_params)
     call = (X, np.ascontiguousarray(Y), widths, bias, work[0], theta, grad, fdf, terms)
     c = kernels.layout(widths, X.shape[0])[-1]
+    layer = int(np.argmax(widths[:-1] * widths[1:]))
+    rng = np.random.default_rng(0)
+    W = rng.standard_normal((widths[layer + 1], widths[layer]))
+    products = (W, rng.standard_normal((widths[layer], c)), rng.standard_normal((widths[layer + 1], c)))
     print(f"{args.activation} × {args.loss}, widths {args.widths}, n = {args.points}; passes over one chunk of "
           f"{c} points, the whole gradient over all {args.points}")
     whole = None
     for which, name in enumerate(PASSES):
-        pass_loop(which, *call, 1)
+        pass_loop(which, *call, 1, *products)
         reps = 20000
-        seconds = best_of(lambda: pass_loop(which, *call, reps), args.repeats) / reps
+        seconds = best_of(lambda: pass_loop(which, *call, reps, *products), args.repeats) / reps
         whole = whole or seconds
-        print(f"{name:28s} {seconds * 1e9:9.0f} ns  ({100 * seconds / whole:5.1f}% of the whole)")
+        rate = ""
+        if which >= 6:
+            rate = f", {2 * W.size * c / seconds / 1e9:.1f} GFLOP/s"
+        print(f"{name:28s} {seconds * 1e9:9.0f} ns  ({100 * seconds / whole:5.1f}% of the whole{rate})")
 
 
 def gradient_flops(widths, n):
