@@ -92,7 +92,8 @@ def pass_loop(which, X, Y, widths, bias, work, theta, grad, fdf, terms, reps, W,
     z = work[lay[2] : lay[2] + widths[1] * c]
     a = work[lay[3] : lay[3] + widths[1] * c]
     g = work[lay[4] : lay[4] + widths[1] * c]
-    Z, back, G, sums = np.empty_like(D), np.empty_like(A), np.zeros((W.shape[0], W.shape[1])), np.zeros(W.shape[0])
+    Z, back, G = np.empty_like(D), np.empty_like(A), np.zeros_like(W)
+    b_values, sums = np.zeros(W.shape[0]), np.zeros(W.shape[0])  # W·A's bias; δ·Aᵀ's row sums
     for _ in range(reps):
         if which == 0:
             kernels.loss_grad_pass(X, Y, widths, bias, work, theta, grad, -1.0, fdf, terms)
@@ -107,7 +108,7 @@ def pass_loop(which, X, Y, widths, bias, work, theta, grad, fdf, terms, reps, W,
         elif which == 5:
             fdf(z, a, g)
         elif which == 6:
-            kernels.matmul(W, A, Z, 2, sums)
+            kernels.matmul(W, A, Z, 2, b_values)
         elif which == 7:
             kernels.matmul_t(W, D, back, 1)
         else:
