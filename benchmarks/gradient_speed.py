@@ -16,6 +16,7 @@ evaluation is not counted) and compared with a numpy float64 matrix product on t
     python benchmarks/gradient_speed.py --compile-times          # seconds to build each activation × loss
     python benchmarks/gradient_speed.py --hessian --widths 1 10 20 10 1 --points 64
     python benchmarks/gradient_speed.py --breakdown              # ns per pass of one member's gradient
+    python benchmarks/gradient_speed.py --thread-scaling         # one thread against all, kernel and matmul
 
 Other processes may load the machine: every figure is the best of ``--repeats`` runs, and the CPU time
 (summed over threads) is printed beside the wall-clock time, with GFLOP per CPU-second for the kernel and the
@@ -29,11 +30,12 @@ import sys
 import time
 
 import numpy as np
-from numba import get_num_threads, njit, prange, types
+from numba import get_num_threads, njit, prange, set_num_threads, types
 
 import sadbench
 from sadbench import kernels
 from sadbench import signatures as sig
+from sadbench.blas import one_blas_thread
 from sadbench.kernels import PRECISIONS
 
 RHS_FN = types.FunctionType(sig.RHS)
@@ -229,6 +231,47 @@ def time_kernels(args):
                   f"{cpu_rate:5.1f} GFLOP per CPU-second ({100 * cpu_rate / roofline_cpu:4.1f}% of matmul's)")
 
 
+def thread_scaling(args):
+    """The ensemble's RK4 loop on one thread and on all of them, timed in turn (``--repeats`` rounds, best of
+    each), beside numpy's matmul on one BLAS thread and on all: on a machine whose cores slow each other
+    down, the two speedups differ (µs per gradient per core: equal on one and on all threads means perfect
+    scaling)."""
+    net, X, Y = problem(args)
+    rhs = net.kernels(args.loss, args.precision).functions[0]
+    threads = get_num_threads()
+    thetas0 = net.init(seed=0, ensemble=args.ensemble)
+    widths, bias, work = net.problem_arrays(X, args.ensemble)
+    thetas, grads = thetas0.copy(), np.zeros_like(thetas0)
+    scratch = np.zeros((args.ensemble, 2 * net.num_params))
+
+    def run(count):
+        set_num_threads(count)
+        thetas[:] = thetas0
+        start = time.perf_counter()
+        rk4_loop(rhs, X, Y, widths, bias, work, thetas, grads, scratch, args.steps_ensemble, 1e-3)
+        return time.perf_counter() - start
+
+    counts = (1, threads)
+    for count in counts:
+        run(count)
+    best = dict.fromkeys(counts, np.inf)
+    for _ in range(args.repeats):
+        for count in counts:
+            best[count] = min(best[count], run(count))
+    set_num_threads(threads)
+    with one_blas_thread():
+        matmul_one = matmul_gflops(repeats=args.repeats)[0]
+    matmul_all = matmul_gflops(repeats=args.repeats)[0]
+    gradients = 4 * args.steps_ensemble * args.ensemble
+    per_core = {count: seconds * count / gradients for count, seconds in best.items()}
+    print(f"{args.activation}, widths {args.widths}, n = {args.points}, E = {args.ensemble}, RK4, "
+          f"best of {args.repeats} rounds")
+    print(f"1 thread:   {per_core[1] * 1e6:7.2f} µs per gradient; {threads} threads: "
+          f"{per_core[threads] * 1e6:7.2f} µs per gradient per core; speedup {best[1] / best[threads]:.2f}×")
+    print(f"numpy matmul: {matmul_one:.1f} GFLOP/s on 1 thread, {matmul_all:.1f} on {threads}; "
+          f"speedup {matmul_all / matmul_one:.2f}×")
+
+
 def time_hessian(args):
     net, X, Y = problem(args)
     kernels = net.kernels(args.loss)
@@ -284,6 +327,8 @@ def main():
     parser.add_argument("--skip-single", action="store_true", help="only the ensemble")
     parser.add_argument("--hessian", action="store_true", help="time hvp and the dense Hessian instead")
     parser.add_argument("--breakdown", action="store_true", help="ns per pass of one member's gradient instead")
+    parser.add_argument("--thread-scaling", action="store_true",
+                        help="the ensemble's RK4 loop and numpy's matmul on one thread and on all, in turn")
     parser.add_argument("--compile-times", action="store_true", help="time kernel builds in fresh processes")
     parser.add_argument("--compile-activations", nargs="*")
     parser.add_argument("--compile-losses", nargs="*")
@@ -294,6 +339,8 @@ def main():
         time_hessian(args)
     elif args.breakdown:
         time_passes(args)
+    elif args.thread_scaling:
+        thread_scaling(args)
     else:
         time_kernels(args)
 

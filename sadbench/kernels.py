@@ -490,17 +490,23 @@ LOSS_FN = types.FunctionType(LOSS_TERMS)
 WIDTHS = types.int64[::1]
 
 
+@njit(**INLINE)
+def _transpose_rows(src, start, dst):
+    """dst[j, i] = src[start + i, j], one contiguous row of dst at a time: with the loop over the points
+    outside, a chunk of 64 points with d = 1 took 0.25–0.37 µs to load, with it inside 0.05–0.12 µs
+    (benchmarks/gradient_speed.py --breakdown)."""
+    for j in range(dst.shape[0]):
+        row = dst[j]
+        for i in range(row.size):
+            row[i] = src[start + i, j]
+
+
 @passes(lambda w: types.void(sig.MATRIX, sig.MATRIX, WIDTHS, w.vec, INT, INT))
 def load_chunk(X, Y, widths, work, start, c):
     """Copy Xᵀ and Yᵀ of points start .. start + c - 1 into the scratch (rounded to its precision)."""
     lay = layout(widths, X.shape[0])
-    xt = _view(work, lay[0], X.shape[1], c)
-    yt = _view(work, lay[1], Y.shape[1], c)
-    for i in range(c):
-        for j in range(X.shape[1]):
-            xt[j, i] = X[start + i, j]
-        for j in range(Y.shape[1]):
-            yt[j, i] = Y[start + i, j]
+    _transpose_rows(X, start, _view(work, lay[0], X.shape[1], c))
+    _transpose_rows(Y, start, _view(work, lay[1], Y.shape[1], c))
 
 
 @passes(lambda w: types.void(w.vec, WIDTHS, INT, w.vec, INT, INT, w.fdf))
