@@ -117,6 +117,47 @@ def pass_loop(which, X, Y, widths, bias, work, theta, grad, fdf, terms, reps, W,
             kernels.outer_acc(D, A, G, sums)
 
 
+def literal_product(n_out, n_in, c):
+    """Z = W·A + b in one scratch vector (A, then Z), with the shapes and offsets closure constants, which
+    numba freezes: the code that kernels generated per architecture would run. LLVM sees the rows' offsets,
+    so it needs none of the runtime alias checks that :func:`sadbench.kernels.matmul`'s views cost. Blocks of
+    four destination by four source rows, as in the generic product (widths divisible by four)."""
+
+    @njit(fastmath=kernels.FASTMATH, error_model="numpy")
+    def product(W, b, work, reps):
+        for _ in range(reps):
+            for j in range(0, n_out, 4):
+                for m in range(0, n_in, 4):
+                    for i in range(c):
+                        x0, x1 = work[m * c + i], work[(m + 1) * c + i]
+                        x2, x3 = work[(m + 2) * c + i], work[(m + 3) * c + i]
+                        for r in range(j, j + 4):
+                            at = (n_in + r) * c + i
+                            start = b[r] if m == 0 else work[at]
+                            work[at] = start + W[r, m] * x0 + W[r, m + 1] * x1 + W[r, m + 2] * x2 + W[r, m + 3] * x3
+
+    return product
+
+
+def time_literal_product(W, A, seconds_generic, repeats):
+    """The largest layer's W·A with literal shapes (:func:`literal_product`) against the generic product."""
+    (n_out, n_in), c = W.shape, A.shape[1]
+    if n_out % 4 or n_in % 4:
+        return
+    b = np.random.default_rng(1).standard_normal(n_out)
+    work = np.concatenate([A.ravel(), np.zeros(n_out * c)])
+    product = literal_product(n_out, n_in, c)
+    product(W, b, work, 1)
+    generic = np.empty((n_out, c))
+    kernels.matmul(W, A, generic, 2, b)
+    if not np.array_equal(work[n_in * c :], generic.ravel()):
+        sys.exit("the literal-shape product differs from kernels.matmul")
+    seconds = best_of(lambda: product(W, b, work, 20000), repeats) / 20000
+    share = 100 * seconds / seconds_generic
+    print(f"{'largest layer: W·A, literal':28s} {seconds * 1e9:9.0f} ns  ({share:5.1f}% of the generic W·A, "
+          f"{2 * W.size * c / seconds / 1e9:.1f} GFLOP/s)")
+
+
 def time_passes(args):
     """ns per pass of one member's float64 gradient, each pass in its own compiled loop (so the sum of the
     parts need not equal the whole: each loop keeps its own data in cache)."""
@@ -144,6 +185,8 @@ def time_passes(args):
         if which >= 6:
             rate = f", {2 * W.size * c / seconds / 1e9:.1f} GFLOP/s"
         print(f"{name:28s} {seconds * 1e9:9.0f} ns  ({100 * seconds / whole:5.1f}% of the whole{rate})")
+        if which == 6:
+            time_literal_product(W, products[1], seconds, args.repeats)
 
 
 def gradient_flops(widths, n):
