@@ -80,6 +80,8 @@ def rk4_loop(rhs, X, Y, widths, bias, work, thetas, grads, scratch, steps, dt):
                 y[p] += dt / 6.0 * (acc[p] + k[p])
 
 
+#: Calls per timing of one pass in --breakdown.
+PASS_REPS = 20000
 PASSES = ("whole gradient", "load_chunk", "propagate", "loss_terms", "backward", "activation loop, one layer",
           "largest layer: W·A", "largest layer: Wᵀ·δ", "largest layer: δ·Aᵀ")
 
@@ -152,7 +154,7 @@ def time_literal_product(W, A, seconds_generic, repeats):
     kernels.matmul(W, A, generic, 2, b)
     if not np.array_equal(work[n_in * c :], generic.ravel()):
         sys.exit("the literal-shape product differs from kernels.matmul")
-    seconds = best_of(lambda: product(W, b, work, 20000), repeats) / 20000
+    seconds = best_of(lambda: product(W, b, work, PASS_REPS), repeats) / PASS_REPS
     share = 100 * seconds / seconds_generic
     print(f"{'largest layer: W·A, literal':28s} {seconds * 1e9:9.0f} ns  ({share:5.1f}% of the generic W·A, "
           f"{2 * W.size * c / seconds / 1e9:.1f} GFLOP/s)")
@@ -178,8 +180,7 @@ def time_passes(args):
     whole = None
     for which, name in enumerate(PASSES):
         pass_loop(which, *call, 1, *products)
-        reps = 20000
-        seconds = best_of(lambda: pass_loop(which, *call, reps, *products), args.repeats) / reps
+        seconds = best_of(lambda: pass_loop(which, *call, PASS_REPS, *products), args.repeats) / PASS_REPS
         whole = whole or seconds
         rate = ""
         if which >= 6:
@@ -234,6 +235,21 @@ def problem(args):
     return net, X, Y
 
 
+def loop_runner(loop, rhs, net, X, Y, members, steps):
+    """A call that runs ``loop`` (:func:`euler_loop`, :func:`rk4_loop`) for ``steps`` steps of ``members``
+    members, each time from the same initial ensemble."""
+    thetas0 = net.init(seed=0, ensemble=members)
+    widths, bias, work = net.problem_arrays(X, members)
+    thetas, grads = thetas0.copy(), np.zeros_like(thetas0)
+    scratch = np.zeros((members, 2 * net.num_params))
+
+    def run():
+        thetas[:] = thetas0
+        loop(rhs, X, Y, widths, bias, work, thetas, grads, scratch, steps, 1e-3)
+
+    return run
+
+
 def time_kernels(args):
     net, X, Y = problem(args)
     start = time.perf_counter()
@@ -251,17 +267,8 @@ def time_kernels(args):
     for members, steps in ((1, args.steps_single), (args.ensemble, args.steps_ensemble)):
         if steps == 0:
             continue
-        thetas0 = net.init(seed=0, ensemble=members)
-        widths, bias, work = net.problem_arrays(X, members)
         for name, loop, per_step in (("euler", euler_loop, 1), ("rk4", rk4_loop, 4)):
-            thetas = thetas0.copy()
-            grads = np.zeros_like(thetas)
-            scratch = np.zeros((members, 2 * net.num_params))
-
-            def run():
-                thetas[:] = thetas0
-                loop(rhs, X, Y, widths, bias, work, thetas, grads, scratch, steps, 1e-3)
-
+            run = loop_runner(loop, rhs, net, X, Y, members, steps)
             run()
             wall, cpu = best_wall_cpu(run, args.repeats)
             seconds = wall / steps / members
@@ -282,16 +289,12 @@ def thread_scaling(args):
     net, X, Y = problem(args)
     rhs = net.kernels(args.loss, args.precision).functions[0]
     threads = get_num_threads()
-    thetas0 = net.init(seed=0, ensemble=args.ensemble)
-    widths, bias, work = net.problem_arrays(X, args.ensemble)
-    thetas, grads = thetas0.copy(), np.zeros_like(thetas0)
-    scratch = np.zeros((args.ensemble, 2 * net.num_params))
+    integrate_ensemble = loop_runner(rk4_loop, rhs, net, X, Y, args.ensemble, args.steps_ensemble)
 
     def run(count):
         set_num_threads(count)
-        thetas[:] = thetas0
         start = time.perf_counter()
-        rk4_loop(rhs, X, Y, widths, bias, work, thetas, grads, scratch, args.steps_ensemble, 1e-3)
+        integrate_ensemble()
         return time.perf_counter() - start
 
     counts = (1, threads)

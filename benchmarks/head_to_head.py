@@ -283,8 +283,7 @@ def worker(args):
         _, X, Y, theta0 = problem(activation, members)
         first, best, (initial, final, grads) = timed(run, args.repeats, method, activation, X, Y, theta0)
         print(json.dumps(dict(method=method, activation=activation, members=members, device=device, first=first,
-                              best=best,
-                              initial=np.asarray(initial).tolist(), final=np.asarray(final).tolist(),
+                              best=best, initial=np.asarray(initial).tolist(), final=np.asarray(final).tolist(),
                               grads=int(grads))), flush=True)
 
 

@@ -621,10 +621,7 @@ def forward_pass(theta, X, widths, bias, work, fdf):
     last = _row_offset(widths, widths.size - 1)
     for start in range(0, n, C):
         c = min(C, n - start)
-        xt = _view(work, x0, widths[0], c)
-        for i in range(c):
-            for j in range(widths[0]):
-                xt[j, i] = X[start + i, j]
+        _transpose_rows(X, start, _view(work, x0, widths[0], c))
         propagate(theta, widths, bias, work, n, c, fdf)
         zl = _view(work, z0 + last * c, k, c)
         for i in range(c):
