@@ -22,13 +22,17 @@ warp idle (measured: :func:`choose_layout`).
 CUDA has no first-class functions, so each activation × loss × architecture × layout is compiled into its
 own kernel: the activation's and the loss's scalar functions become device functions by compiling their
 Python source for CUDA (:func:`device_function`; the njit functions they call are translated the same way),
-so a third-party plugin's activation runs on the GPU without a CUDA-specific version.
+so a third-party plugin's activation runs on the GPU without a CUDA-specific version. Each layer's passes
+are device functions of their own with the layer's widths and offsets as constants, and the kernels are
+cached on disk (numba-cuda's cache, its key extended by :func:`source_digest`).
 """
 
+import hashlib
 import math
 import time
 import types as pytypes
-from functools import lru_cache
+from functools import lru_cache, reduce
+from pathlib import Path
 
 import numpy as np
 from numba import cuda
@@ -102,6 +106,9 @@ class _ShadowModule(pytypes.ModuleType):
     def __getattr__(self, name):
         return _translate(getattr(object.__getattribute__(self, "_module"), name))
 
+    def __reduce__(self):  # numba-cuda pickles a kernel's closure for its disk-cache key
+        return _ShadowModule, (object.__getattribute__(self, "_module"),)
+
 
 @cuda.jit(device=True)
 def _floor(x):
@@ -126,6 +133,9 @@ class _CudaMath(pytypes.ModuleType):
 
     def __getattr__(self, name):
         return self._integer.get(name) or getattr(math, name)
+
+    def __reduce__(self):
+        return _CudaMath, ("math",)
 
 
 def _uses_njit(module):
@@ -162,17 +172,52 @@ def _translate_hashable(value):
     return value
 
 
-def _device_from_source(py_func, argtypes=None):
-    """``py_func`` as a CUDA device function, its globals and closure translated; compiled now for
-    ``argtypes`` when given (numba-cuda's eager compilation), else at its first call."""
+def _global_names(py_func):
+    """The global names ``py_func``'s code (nested functions included) may look up."""
     names = set()
     stack = [py_func.__code__]
     while stack:
         code = stack.pop()
         names.update(code.co_names)
         stack.extend(c for c in code.co_consts if isinstance(c, pytypes.CodeType))
+    return names
+
+
+def source_digest(*functions):
+    """A digest of every source file the device versions of ``functions`` (njit functions) compile from:
+    their own, and those of the njit functions, intrinsics and modules they reach through globals and
+    closures. It is part of each kernel's disk-cache key: numba-cuda's own key covers the kernel's closures
+    but not a module a plugin function reaches by attribute (``vmath.erf``), so an edit there would
+    otherwise load a stale kernel."""
+    files, seen = set(), set()
+    stack = [fn.py_func for fn in functions]
+    while stack:
+        value = stack.pop()
+        if id(value) in seen:
+            continue
+        seen.add(id(value))
+        if isinstance(value, CPUDispatcher):
+            stack.append(value.py_func)
+        elif isinstance(value, _Intrinsic):
+            stack.append(value._defn)
+        elif isinstance(value, pytypes.ModuleType) and _uses_njit(value):
+            files.add(value.__file__)
+            stack.extend(v for v in vars(value).values() if isinstance(v, (CPUDispatcher, _Intrinsic)))
+        elif isinstance(value, pytypes.FunctionType):
+            files.add(value.__code__.co_filename)
+            stack.extend(value.__globals__[name] for name in _global_names(value) if name in value.__globals__)
+            stack.extend(cell.cell_contents for cell in value.__closure__ or ())
+    digest = hashlib.sha256()
+    for path in sorted(files):
+        digest.update(path.encode() + b"\0" + Path(path).read_bytes())
+    return int(digest.hexdigest()[:15], 16)
+
+
+def _device_from_source(py_func, argtypes=None):
+    """``py_func`` as a CUDA device function, its globals and closure translated; compiled now for
+    ``argtypes`` when given (numba-cuda's eager compilation), else at its first call."""
     env = dict(py_func.__globals__)
-    for name in names & env.keys():
+    for name in _global_names(py_func) & env.keys():
         env[name] = _translate(env[name])
     closure = None
     if py_func.__closure__:
@@ -237,9 +282,9 @@ class Geometry:
 
 def choose_layout(geometry, n_points, n_members):
     """The layout ``"auto"`` means. Measured on an H100 (benchmarks/cuda_speed.py, [1, 16, 16, 1] on 64
-    points): one block per member ran RK4 at 0.92 µs per member-step for E = 1024, one thread per member
-    at 43 µs for E = 1024 and 4.7 µs for E = 16384 (it is latency-bound: each thread walks θ and ∇L in
-    global memory point by point). A thread per member only pays when a block would leave most of its warp
+    points): one block per member ran RK4 at 0.31 µs per member-step for E = 1024 and 0.35 for E = 16384,
+    one thread per member at 27.7 and 3.9 µs (it is latency-bound: each thread walks θ and ∇L in global
+    memory point by point). A thread per member only pays when a block would leave most of its warp
     idle: fewer than 32 points, a tiny network and an ensemble that fills the GPU with threads."""
     if chunk_points(geometry, n_points) >= 32 or geometry.rows > 64:
         return "block"
@@ -251,9 +296,11 @@ def block_threads(geometry, n_points, n_members):
 
     An ensemble smaller than the GPU's count of multiprocessors is latency-bound: each member gets enough
     threads for a layer's (unit, point) pairs in a chunk, up to :data:`BLOCK_THREADS` (on an H100, GELU
-    [1, 16, 16, 1] on 64 points, RK4: 160 µs per step at E = 1 and 2.5 µs per member-step at E = 64, against
-    394 and 6.2 with a thread per point). A larger ensemble fills the GPU anyway, and one thread per point
-    of a chunk synchronises least (E = 1024: 0.92 µs per member-step, against 1.21 with 256 threads)."""
+    [1, 16, 16, 1] on 64 points, RK4, before the per-layer passes: 160 µs per step at E = 1 and 2.5 µs per
+    member-step at E = 64, against 394 and 6.2 with a thread per point). A larger ensemble fills the GPU
+    anyway, and one thread per point of a chunk synchronises least: at E = 1024 it was the fastest of six
+    (points per chunk, threads) pairs, 0.94 µs per member-step against 1.04-1.32 for (64, 128), (64, 256),
+    (32, 32), (32, 64) and (16, 64)."""
     points = chunk_points(geometry, n_points)
     if n_members >= _multiprocessors():
         return points
@@ -330,6 +377,102 @@ def _kernel(f, df, value, d1, widths, bias, n_points, layout, threads, chunk, na
         cuda.syncthreads()
         return red[0]
 
+    # The gradient is built from one device function per layer, each with its widths and offsets as
+    # compile-time constants: the compiler unrolls the loops over a layer's fan-in, and the work items are
+    # split by the chunk length CP, a constant power of two, rather than by the chunk's point count (a
+    # 64-bit division by a variable was the kernel's busiest pipe on an H100, measured with ncu).
+    def forward_layer(l):
+        """Layer l on the chunk's points: a = f(z) and σ′(z) of a hidden layer; the output's δ and loss."""
+        fi, fo, po, src, last = FAN_IN[l], FAN_OUT[l], P_OFF[l], A_IN[l], l == L - 1
+        a_row, g_row, bias_at = A_OUT[l], G_ROWS[l], P_OFF[l] + FAN_OUT[l] * FAN_IN[l]
+
+        @cuda.jit(device=True)
+        def layer(W, rin, e, E, Y, start, c, tid, buf):
+            part = 0.0
+            # work item w = (unit j, point i): a warp's threads share j, so their reads of θ coincide
+            for w in range(tid, CP * fo, T):
+                j = w // CP
+                i = w - j * CP
+                if i < c:
+                    z = W[ix(rin, bias_at + j, e, E)] if BIAS else 0.0
+                    for q in range(fi):
+                        z += W[ix(rin, po + j * fi + q, e, E)] * buf[src + q, i]
+                    if last:
+                        part += dev_value(z, Y[start + i, j])
+                        buf[DOUT + j, i] = SCALE * dev_d1(z, Y[start + i, j])
+                    else:
+                        buf[a_row + j, i] = dev_f(z)
+                        buf[g_row + j, i] = dev_df(z)
+            return part
+
+        return layer
+
+    def backward_layer(l):
+        """δ of layer l - 1 (overwriting its σ′) from layer l's δ: δ = Wᵀδ ⊙ σ′."""
+        fi, fo, po, dsrc, dst = FAN_IN[l], FAN_OUT[l], P_OFF[l], D_ROWS[l], G_ROWS[l - 1]
+
+        @cuda.jit(device=True)
+        def layer(W, rin, e, E, Y, start, c, tid, buf):
+            for w in range(tid, CP * fi, T):
+                q = w // CP
+                i = w - q * CP
+                if i < c:
+                    s = 0.0
+                    for j in range(fo):
+                        s += W[ix(rin, po + j * fi + q, e, E)] * buf[dsrc + j, i]
+                    buf[dst + q, i] = s * buf[dst + q, i]
+            return 0.0
+
+        return layer
+
+    def then(first, second):
+        """The two passes in turn, a barrier between them; the loss parts they return summed."""
+        @cuda.jit(device=True)
+        def both(W, rin, e, E, Y, start, c, tid, buf):
+            part = first(W, rin, e, E, Y, start, c, tid, buf)
+            sync()
+            return part + second(W, rin, e, E, Y, start, c, tid, buf)
+
+        return both
+
+    def layer_gradient(l):
+        """Σ over the chunk's points of ∂(loss)/∂θ_p for a parameter p of layer l: δ·aᵀ, or Σ δ for a bias."""
+        fi, po, d_row, a_row = FAN_IN[l], P_OFF[l], D_ROWS[l], A_IN[l]
+        n_w = FAN_OUT[l] * FAN_IN[l]
+
+        @cuda.jit(device=True)
+        def gradient(p, c, buf):
+            r = p - po
+            s = 0.0
+            if r < n_w:
+                j = r // fi
+                q = r - j * fi
+                for cc in range(c):
+                    s += buf[d_row + j, cc] * buf[a_row + q, cc]
+            else:
+                j = r - n_w
+                for cc in range(c):
+                    s += buf[d_row + j, cc]
+            return s
+
+        return gradient
+
+    def parameter_gradient(l):
+        """:func:`layer_gradient` of whichever layer from l on holds parameter p."""
+        own = layer_gradient(l)
+        if l == L - 1:
+            return own
+        rest, end = parameter_gradient(l + 1), P_OFF[l + 1]
+
+        @cuda.jit(device=True)
+        def gradient(p, c, buf):
+            return own(p, c, buf) if p < end else rest(p, c, buf)
+
+        return gradient
+
+    propagate = reduce(then, [forward_layer(l) for l in range(L)] + [backward_layer(l) for l in range(L - 1, 0, -1)])
+    gradient_of = parameter_gradient(0)
+
     @cuda.jit(device=True)
     def rhs(W, rin, rout, e, E, X, Y, tid, buf, red):
         """Write -∇L(θ) of row ``rin`` into row ``rout``; return L. All threads of a member call it."""
@@ -339,55 +482,16 @@ def _kernel(f, df, value, d1, widths, bias, n_points, layout, threads, chunk, na
         for start in range(0, N, CP):
             c = min(CP, N - start)
             sync()
-            # work item w = (row, point i): a warp's threads share a row, so their reads of θ coincide
-            for w in range(tid, c * D, T):
-                q = w // c
-                i = w - q * c
-                buf[q, i] = X[start + i, q]
-            for l in range(L):
-                sync()
-                fi, fo, po, src = FAN_IN[l], FAN_OUT[l], P_OFF[l], A_IN[l]
-                for w in range(tid, c * fo, T):
-                    j = w // c
-                    i = w - j * c
-                    z = W[ix(rin, po + fo * fi + j, e, E)] if BIAS else 0.0
-                    for q in range(fi):
-                        z += W[ix(rin, po + j * fi + q, e, E)] * buf[src + q, i]
-                    if l < L - 1:
-                        buf[A_OUT[l] + j, i] = dev_f(z)
-                        buf[G_ROWS[l] + j, i] = dev_df(z)
-                    else:
-                        part += dev_value(z, Y[start + i, j])
-                        buf[DOUT + j, i] = SCALE * dev_d1(z, Y[start + i, j])
-            for l in range(L - 1, 0, -1):
-                sync()
-                fi, fo, po, dsrc, dst = FAN_IN[l], FAN_OUT[l], P_OFF[l], D_ROWS[l], G_ROWS[l - 1]
-                for w in range(tid, c * fi, T):
-                    q = w // c
-                    i = w - q * c
-                    s = 0.0
-                    for j in range(fo):
-                        s += W[ix(rin, po + j * fi + q, e, E)] * buf[dsrc + j, i]
-                    buf[dst + q, i] = s * buf[dst + q, i]
+            for w in range(tid, CP * D, T):
+                q = w // CP
+                i = w - q * CP
+                if i < c:
+                    buf[q, i] = X[start + i, q]
+            sync()
+            part += propagate(W, rin, e, E, Y, start, c, tid, buf)
             sync()
             for p in range(tid, P, T):
-                l = 0
-                while l < L - 1 and p >= P_OFF[l + 1]:
-                    l += 1
-                fi = FAN_IN[l]
-                r = p - P_OFF[l]
-                n_w = FAN_OUT[l] * fi
-                s = 0.0
-                if r < n_w:
-                    j = r // fi
-                    q = r - j * fi
-                    for cc in range(c):
-                        s += buf[D_ROWS[l] + j, cc] * buf[A_IN[l] + q, cc]
-                else:
-                    j = r - n_w
-                    for cc in range(c):
-                        s += buf[D_ROWS[l] + j, cc]
-                W[ix(rout, p, e, E)] += s
+                W[ix(rout, p, e, E)] += gradient_of(p, c, buf)
         return block_sum(part, tid, red) / N
 
     @cuda.jit(device=True)
@@ -592,9 +696,16 @@ def _kernel(f, df, value, d1, widths, bias, n_points, layout, threads, chunk, na
             states[e, STATUS], states[e, N_SAVED], states[e, LOSS] = status, k, loss
             states[e, REJECTED_LAST] = rej_last
 
+    # Kernels are cached on disk (numba-cuda's cache, keyed by the kernel's code and closure): on an H100
+    # host the first call at E = 1024 took 17.2 s, the same call in a new process 2.8 s. SOURCES, read in
+    # the kernel so that it is part of the closure, adds the plugin sources the closure misses to the key.
+    SOURCES = source_digest(f, df, value, d1, control.step_factor)
+
     if BLOCK:
-        @cuda.jit
+        @cuda.jit(cache=True)
         def kernel(W, X, Y, tab, save_t, settings, states, out, snaps):
+            if SOURCES < 0:  # never: the digest is non-negative
+                return
             e = cuda.blockIdx.x
             tid = cuda.threadIdx.x
             buf = cuda.shared.array((ROWS, STRIDE), np.float64)
@@ -602,8 +713,10 @@ def _kernel(f, df, value, d1, widths, bias, n_points, layout, threads, chunk, na
             if states[e, STATUS] == RUNNING:
                 member(e, cuda.gridDim.x, tid, W[e], X, Y, tab, save_t, settings, states, out, snaps, buf, red)
     else:
-        @cuda.jit
+        @cuda.jit(cache=True)
         def kernel(W, X, Y, tab, save_t, settings, states, out, snaps):
+            if SOURCES < 0:  # never: the digest is non-negative
+                return
             e = cuda.grid(1)
             E = states.shape[0]
             buf = cuda.local.array((ROWS, 1), np.float64)

@@ -244,3 +244,21 @@ def test_import_needs_no_gpu_and_cuda_without_one_is_a_clear_error():
     assert result.returncode == 0, result.stderr
     if result.stdout.strip() != "has a GPU":
         assert result.stdout.startswith("backend 'cuda' needs an NVIDIA GPU with a working driver")
+
+
+def test_the_kernel_cache_key_covers_modules_a_plugin_reaches_by_attribute(tmp_path, monkeypatch):
+    """numba-cuda keys a cached kernel by its closures' code, which misses ``module.function`` look-ups;
+    sc.source_digest (part of the key) must change when such a module's source does, and only then."""
+    helper, unrelated = tmp_path / "cache_key_helper.py", tmp_path / "cache_key_unrelated.py"
+    helper.write_text("from numba import njit\n\n@njit\ndef scale(x):\n    return 2.0 * x\n")
+    unrelated.write_text("A = 1\n")
+    (tmp_path / "cache_key_user.py").write_text(
+        "from numba import njit\nimport cache_key_helper\n\n@njit\ndef act(x):\n    return cache_key_helper.scale(x)\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    import cache_key_user
+
+    before = sc.source_digest(cache_key_user.act)
+    unrelated.write_text("A = 2\n")
+    assert sc.source_digest(cache_key_user.act) == before
+    helper.write_text(helper.read_text().replace("2.0", "3.0"))
+    assert sc.source_digest(cache_key_user.act) != before
