@@ -79,6 +79,15 @@ def test_deep_multi_output_network_in_several_chunks_of_points(monkeypatch, mult
         _assert_same(cpu, integrate(net, theta0, X2, Y2, backend="cuda", cuda_layout=layout, **options))
 
 
+@pytest.mark.parametrize("layout", ["thread", "block"])
+def test_a_network_without_biases_matches_cpu(layout):
+    """The per-layer passes without bias parameters: a different parameter layout and no Σ δ rows."""
+    net = Network([1, 3, 2, 1], "gelu", bias=False)
+    theta0 = net.init(seed=2, ensemble=2)
+    cpu, gpu = _both(net, theta0, layout, integrator="rk4", dt=0.1, t_end=0.5, save=[0.5], detectors=None)
+    _assert_same(cpu, gpu)
+
+
 @pytest.mark.parametrize("kind", ["activation", "loss"])
 def test_every_registered_activation_and_loss_compiles_and_matches(kind):
     """Built-in and plugin functions alike are compiled from their Python source (on a real device)."""
