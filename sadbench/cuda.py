@@ -36,6 +36,7 @@ from pathlib import Path
 
 import numpy as np
 from numba import cuda
+from numba.cuda import serialize
 from numba.core.extending import _Intrinsic
 from numba.core.registry import CPUDispatcher
 
@@ -183,6 +184,18 @@ def _global_names(py_func):
     return names
 
 
+def _cacheable(*device_functions):
+    """Whether numba-cuda can key a disk-cached kernel that calls these: it pickles the kernel's closure,
+    and a plugin function could hold something that does not pickle; its kernel is then compiled uncached."""
+    if _simulated():
+        return False
+    try:
+        serialize.dumps(device_functions)
+    except Exception:  # pickling raises many error types
+        return False
+    return True
+
+
 def source_digest(*functions):
     """A digest of every source file the device versions of ``functions`` (njit functions) compile from:
     their own, and those of the njit functions, intrinsics and modules they reach through globals and
@@ -209,8 +222,17 @@ def source_digest(*functions):
             stack.extend(cell.cell_contents for cell in value.__closure__ or ())
     digest = hashlib.sha256()
     for path in sorted(files):
-        digest.update(path.encode() + b"\0" + Path(path).read_bytes())
+        digest.update(path.encode() + b"\0" + _read_or_empty(path))
     return int(digest.hexdigest()[:15], 16)
+
+
+def _read_or_empty(path):
+    """A source file's bytes; none for code with no file (a notebook cell, ``exec``), whose functions
+    numba-cuda's key covers by value."""
+    try:
+        return Path(path).read_bytes()
+    except OSError:
+        return b""
 
 
 def _device_from_source(py_func, argtypes=None):
@@ -300,7 +322,7 @@ def block_threads(geometry, n_points, n_members):
     member-step at E = 64, against 394 and 6.2 with a thread per point). A larger ensemble fills the GPU
     anyway, and one thread per point of a chunk synchronises least: at E = 1024 it was the fastest of six
     (points per chunk, threads) pairs, 0.94 µs per member-step against 1.04-1.32 for (64, 128), (64, 256),
-    (32, 32), (32, 64) and (16, 64)."""
+    (32, 32), (32, 64) and (16, 64) (benchmarks/cuda_block_shapes.py; E = 16384: 1.34 against 1.54-2.36)."""
     points = chunk_points(geometry, n_points)
     if n_members >= _multiprocessors():
         return points
@@ -700,9 +722,10 @@ def _kernel(f, df, value, d1, widths, bias, n_points, layout, threads, chunk, na
     # host the first call at E = 1024 took 17.2 s, the same call in a new process 2.8 s. SOURCES, read in
     # the kernel so that it is part of the closure, adds the plugin sources the closure misses to the key.
     SOURCES = source_digest(f, df, value, d1, control.step_factor)
+    cache = _cacheable(dev_f, dev_df, dev_value, dev_d1)
 
     if BLOCK:
-        @cuda.jit(cache=True)
+        @cuda.jit(cache=cache)
         def kernel(W, X, Y, tab, save_t, settings, states, out, snaps):
             if SOURCES < 0:  # never: the digest is non-negative
                 return
@@ -713,7 +736,7 @@ def _kernel(f, df, value, d1, widths, bias, n_points, layout, threads, chunk, na
             if states[e, STATUS] == RUNNING:
                 member(e, cuda.gridDim.x, tid, W[e], X, Y, tab, save_t, settings, states, out, snaps, buf, red)
     else:
-        @cuda.jit(cache=True)
+        @cuda.jit(cache=cache)
         def kernel(W, X, Y, tab, save_t, settings, states, out, snaps):
             if SOURCES < 0:  # never: the digest is non-negative
                 return

@@ -8,8 +8,10 @@ in Python, so the problems are tiny: [1, 3, 1] networks on four points, two memb
 import os
 import subprocess
 import sys
+import threading
 
 import naive
+import numba
 import numpy as np
 import pytest
 from conftest import plugin_registry
@@ -271,3 +273,16 @@ def test_the_kernel_cache_key_covers_modules_a_plugin_reaches_by_attribute(tmp_p
     assert sc.source_digest(cache_key_user.act) == before
     helper.write_text(helper.read_text().replace("2.0", "3.0"))
     assert sc.source_digest(cache_key_user.act) != before
+
+
+def test_a_kernel_whose_functions_do_not_pickle_is_compiled_uncached(monkeypatch):
+    monkeypatch.setattr(sc, "_simulated", lambda: False)
+    assert sc._cacheable(sc._device_from_source(numba.njit(lambda x: 2.0 * x).py_func))
+    assert not sc._cacheable(threading.Lock())
+
+
+def test_a_function_without_a_source_file_has_a_digest():
+    """An activation typed into a notebook cell has no file to read; its kernel is still built."""
+    namespace = {"njit": numba.njit}
+    exec(compile("@njit\ndef act(x):\n    return 2.0 * x\n", "<notebook cell>", "exec"), namespace)
+    assert sc.source_digest(namespace["act"]) >= 0  # the kernels test ``SOURCES < 0`` as never true
