@@ -200,8 +200,8 @@ def source_digest(*functions):
     """A digest of every source file the device versions of ``functions`` (njit functions) compile from:
     their own, and those of the njit functions, intrinsics and modules they reach through globals and
     closures. It is part of each kernel's disk-cache key: numba-cuda's own key covers the kernel's closures
-    but not a module a plugin function reaches by attribute (``vmath.erf``), so an edit there would
-    otherwise load a stale kernel."""
+    but not a module a plugin function reaches by attribute (GELU's ``vmath.ndtr_pdf_no_nan``), so an edit
+    there would otherwise load a stale kernel."""
     files, seen = set(), set()
     stack = [fn.py_func for fn in functions]
     while stack:
