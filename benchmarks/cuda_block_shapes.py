@@ -13,8 +13,9 @@ import argparse
 import time
 
 import numpy as np
+from cuda_speed import N_POINTS, WIDTHS, problem
 
-from sadbench import Network, integrate
+from sadbench import integrate
 from sadbench import cuda as sc
 
 
@@ -27,8 +28,7 @@ def main():
     parser.add_argument("--activation", default="gelu")
     args = parser.parse_args()
     sc.require()
-    net = Network([1, 16, 16, 1], args.activation)
-    X = np.linspace(-1.0, 1.0, 64)[:, None]
+    net, X, Y = problem(args.activation, WIDTHS, N_POINTS)
     sizes = [int(s) for s in args.sizes.split(",")]
     thetas = net.init(seed=0, ensemble=max(sizes))
     first = {}
@@ -39,9 +39,9 @@ def main():
         sc.block_threads = lambda geometry, n, E, threads=threads: threads
         for E in sizes:
             run = dict(integrator="rk4", dt=0.05, detectors=None, backend="cuda", cuda_layout="block")
-            integrate(net, thetas[:E], X, X**2, t_end=0.1, **run)  # compiles this shape
+            integrate(net, thetas[:E], X, Y, t_end=0.1, **run)  # compiles this shape
             start = time.perf_counter()
-            sol = integrate(net, thetas[:E], X, X**2, t_end=0.05 * args.steps, **run)
+            sol = integrate(net, thetas[:E], X, Y, t_end=0.05 * args.steps, **run)
             wall = time.perf_counter() - start
             reference = first.setdefault(E, sol.theta)
             diff = np.max(np.abs(sol.theta - reference)) / np.max(np.abs(reference))
