@@ -15,7 +15,7 @@ evaluation is not counted) and compared with a numpy float64 matrix product on t
     python benchmarks/gradient_speed.py --precision float32      # the gradient passes in float32 arithmetic
     python benchmarks/gradient_speed.py --compile-times          # seconds to build each activation × loss
     python benchmarks/gradient_speed.py --hessian --widths 1 10 20 10 1 --points 64
-    python benchmarks/gradient_speed.py --breakdown              # ns per pass of one member's gradient
+    python benchmarks/gradient_speed.py --breakdown              # ns per pass of one member's gradient, and with literal shapes
     python benchmarks/gradient_speed.py --thread-scaling         # one thread against all, kernel and matmul
 
 Other processes may load the machine: every figure is the best of ``--repeats`` runs, and the CPU time
@@ -30,6 +30,7 @@ import sys
 import time
 
 import numpy as np
+from literal_shapes import literal_gradient, literal_product
 from numba import get_num_threads, njit, prange, set_num_threads, types
 
 import sadbench
@@ -82,11 +83,15 @@ def rk4_loop(rhs, X, Y, widths, bias, work, thetas, grads, scratch, steps, dt):
 
 #: Calls per timing of one pass in --breakdown.
 PASS_REPS = 20000
+#: The gradient pass's argument types (X, Y, widths, bias, work, θ, ∇L, fdf, terms): the element-wise loops as
+#: first-class functions, matching the passes' compiled (and cached) overloads.
+GRADIENT_ARGS = (sig.MATRIX, sig.MATRIX, kernels.WIDTHS, types.int64, kernels.VEC, kernels.VEC, kernels.VEC,
+                 kernels.ACT_FN, kernels.LOSS_FN)
 PASSES = ("whole gradient", "load_chunk", "propagate", "loss_terms", "backward", "activation loop, one layer",
           "largest layer: W·A", "largest layer: Wᵀ·δ", "largest layer: δ·Aᵀ")
 
 
-@njit
+@njit(types.void(types.int64, *GRADIENT_ARGS, types.int64, kernels.MAT, kernels.MAT, kernels.MAT))
 def pass_loop(which, X, Y, widths, bias, work, theta, grad, fdf, terms, reps, W, A, D):
     """``reps`` calls of one pass (an index into PASSES) over the first chunk of points; the last three time
     the largest layer's products alone, on W (out × in), A (in × c) and δ (out × c)."""
@@ -119,28 +124,6 @@ def pass_loop(which, X, Y, widths, bias, work, theta, grad, fdf, terms, reps, W,
             kernels.outer_acc(D, A, G, sums)
 
 
-def literal_product(n_out, n_in, c):
-    """Z = W·A + b in one scratch vector (A, then Z), with the shapes and offsets closure constants, which
-    numba freezes: the code that kernels generated per architecture would run. LLVM sees the rows' offsets,
-    so it needs none of the runtime alias checks that :func:`sadbench.kernels.matmul`'s views cost. Blocks of
-    four destination by four source rows, as in the generic product (widths divisible by four)."""
-
-    @njit(fastmath=kernels.FASTMATH, error_model="numpy")
-    def product(W, b, work, reps):
-        for _ in range(reps):
-            for j in range(0, n_out, 4):
-                for m in range(0, n_in, 4):
-                    for i in range(c):
-                        x0, x1 = work[m * c + i], work[(m + 1) * c + i]
-                        x2, x3 = work[(m + 2) * c + i], work[(m + 3) * c + i]
-                        for r in range(j, j + 4):
-                            at = (n_in + r) * c + i
-                            start = b[r] if m == 0 else work[at]
-                            work[at] = start + W[r, m] * x0 + W[r, m + 1] * x1 + W[r, m + 2] * x2 + W[r, m + 3] * x3
-
-    return product
-
-
 def time_literal_product(W, A, seconds_generic, repeats):
     """The largest layer's W·A with literal shapes (:func:`literal_product`) against the generic product."""
     (n_out, n_in), c = W.shape, A.shape[1]
@@ -158,6 +141,42 @@ def time_literal_product(W, A, seconds_generic, repeats):
     share = 100 * seconds / seconds_generic
     print(f"{'largest layer: W·A, literal':28s} {seconds * 1e9:9.0f} ns  ({share:5.1f}% of the generic W·A, "
           f"{2 * W.size * c / seconds / 1e9:.1f} GFLOP/s)")
+
+
+@njit(types.float64(*GRADIENT_ARGS))
+def generic_gradient(X, Y, widths, bias, work, theta, grad, fdf, terms):
+    """L and -∇L from the passes, called with first-class element-wise loops: called with the dispatchers
+    instead, a cached pass compiles another overload, and numba's cache index of it breaks once those
+    dispatchers are gone."""
+    return kernels.loss_grad_pass(X, Y, widths, bias, work, theta, grad, -1.0, fdf, terms)
+
+
+def time_literal_gradient(call, products, repeats):
+    """The whole gradient with literal shapes (:func:`literal_gradient`) against the generic passes, timed in
+    turn (best of ``repeats`` rounds each), for n ≤ kernels.CHUNK."""
+    X, Y, widths, bias, work, theta, grad, fdf, terms = call
+    n = X.shape[0]
+    if n > kernels.CHUNK:
+        return
+    gradient = literal_gradient([int(w) for w in widths], bias, n)
+
+    @njit(types.float64(types.int64, *GRADIENT_ARGS[:2], *GRADIENT_ARGS[4:]))
+    def repeat(reps, X, Y, work, theta, grad, fdf, terms):
+        loss = 0.0
+        for _ in range(reps):
+            loss = gradient(X, Y, work, theta, grad, -1.0, fdf, terms)
+        return loss
+
+    literal_grad = np.empty_like(grad)
+    arguments = (X, Y, np.zeros_like(work), theta, literal_grad, fdf, terms)
+    if repeat(1, *arguments) != generic_gradient(*call) or not np.array_equal(literal_grad, grad):
+        sys.exit("the literal-shape gradient differs from kernels.loss_grad_pass")
+    generic = literal = np.inf
+    for _ in range(repeats):
+        generic = min(generic, best_of(lambda: pass_loop(0, *call, PASS_REPS, *products), 1))
+        literal = min(literal, best_of(lambda: repeat(PASS_REPS, *arguments), 1))
+    print(f"{'whole gradient, literal':28s} {literal / PASS_REPS * 1e9:9.0f} ns  ({100 * literal / generic:5.1f}% of "
+          f"the generic whole, {generic / PASS_REPS * 1e9:.0f} ns in the same rounds)")
 
 
 def time_passes(args):
@@ -186,6 +205,8 @@ def time_passes(args):
         if which >= 6:
             rate = f", {2 * W.size * c / seconds / 1e9:.1f} GFLOP/s"
         print(f"{name:28s} {seconds * 1e9:9.0f} ns  ({100 * seconds / whole:5.1f}% of the whole{rate})")
+        if which == 0:
+            time_literal_gradient(call, products, args.repeats)
         if which == 6:
             time_literal_product(W, products[1], seconds, args.repeats)
 
