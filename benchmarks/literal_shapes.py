@@ -44,15 +44,16 @@ def literal_gradient(widths, bias, n):
     ``gradient(X, Y, work, theta, grad, sign, fdf, terms)`` returns L and writes sign·∇L into ``grad``."""
     if n > kernels.CHUNK:
         raise ValueError(f"literal_gradient handles one chunk of at most {kernels.CHUNK} points, not {n}")
-    fields = dict(zip(kernels.LAYOUT_FIELDS, kernels.layout(np.asarray(widths, dtype=np.int64), n)))
+    widths_array = np.asarray(widths, dtype=np.int64)
+    fields = dict(zip(kernels.LAYOUT_FIELDS, kernels.layout(widths_array, n)))
     c, layers = fields["chunk"], len(widths) - 1
 
     def rows(start, count, shape=True):
         region = f"work[{start}:{start + count * c}]"
         return f"{region}.reshape(({count}, {c}))" if shape else region
 
-    row_of = np.concatenate([[0], np.cumsum(widths[1:])])  # first row of each layer in the per-layer regions
-    param_of = np.concatenate([[0], np.cumsum([widths[l + 1] * (widths[l] + bias) for l in range(layers)])])
+    row_of = [kernels._row_offset(widths_array, l + 1) for l in range(layers)]  # first rows in each region
+    param_of = [kernels._param_offset(widths_array, bias, l) for l in range(layers)]
     d, k = widths[0], widths[-1]
     body = ["grad[:] = 0.0"]
     body += [f"for i in range({c}):"] + [f"    work[{fields['x'] + j * c} + i] = X[i, {j}]" for j in range(d)]
