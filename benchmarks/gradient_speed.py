@@ -34,10 +34,10 @@ from literal_shapes import literal_gradient, literal_product
 from numba import get_num_threads, njit, prange, set_num_threads, types
 
 import sadbench
-from sadbench import kernels
+from sadbench.model import kernels
 from sadbench import signatures as sig
-from sadbench.blas import one_blas_thread
-from sadbench.kernels import PRECISIONS
+from sadbench.solvers.blas import one_blas_thread
+from sadbench.model.kernels import PRECISIONS
 
 RHS_FN = types.FunctionType(sig.RHS)
 LOOP = types.void(RHS_FN, sig.MATRIX, sig.MATRIX, types.int64[::1], types.int64, sig.MATRIX, sig.MATRIX,

@@ -1,5 +1,5 @@
 """The gradient's code with literal shapes, for ``gradient_speed.py --breakdown``: what kernels generated per
-architecture would run, against the generic passes of :mod:`sadbench.kernels`.
+architecture would run, against the generic passes of :mod:`sadbench.model.kernels`.
 
 The generic passes take the widths at run time and view every layer's rows in one scratch vector, so LLVM
 guards each inner loop with runtime alias checks. Here the shapes, the offsets into the scratch and the
@@ -10,7 +10,7 @@ same order, which :func:`check_same` verifies bit for bit before anything is tim
 import numpy as np
 from numba import njit
 
-from sadbench import kernels
+from sadbench.model import kernels
 
 LOOP = {"fastmath": kernels.FASTMATH, "error_model": "numpy"}
 #: kernels.outer_acc's code, inlined into the generated gradient instead of called.
@@ -39,7 +39,7 @@ def literal_product(n_out, n_in, c):
 
 
 def literal_gradient(widths, bias, n):
-    """:func:`sadbench.kernels.loss_grad_pass` for one architecture and n ≤ ``kernels.CHUNK`` points (one
+    """:func:`sadbench.model.kernels.loss_grad_pass` for one architecture and n ≤ ``kernels.CHUNK`` points (one
     chunk), its layer loops unrolled into generated source with every shape and offset a literal:
     ``gradient(X, Y, work, theta, grad, sign, fdf, terms)`` returns L and writes sign·∇L into ``grad``."""
     if n > kernels.CHUNK:

@@ -22,7 +22,7 @@ from scipy.integrate import solve_ivp
 
 import sadbench
 from sadbench.accuracy import Reference, reference
-from sadbench.blas import one_blas_thread
+from sadbench.solvers.blas import one_blas_thread
 
 CASES = {
     # name: (widths, default activation, horizon)

@@ -1,4 +1,4 @@
-"""ns per element of sadbench.vmath and of the built-in activations' element-wise loops, best of N.
+"""ns per element of sadbench.model.vmath and of the built-in activations' element-wise loops, best of N.
 
 Each function runs in a compiled loop over ``--size`` doubles (uniform in [-6, 6]; the logarithms get
 positive arguments), repeated ``--passes`` times inside the compiled code, so no Python call is timed. The
@@ -25,11 +25,11 @@ import numpy as np
 from numba import njit
 
 import sadbench
-from sadbench import vmath
+from sadbench.model import vmath
 
 FUNCTIONS = ("exp", "expm1", "log", "log1p", "tanh", "logistic", "softplus", "erf", "erfc", "ndtr", "normal_pdf")
 ACTIVATIONS = ("gelu", "tanh", "softplus", "silu", "logistic", "mish", "elu")
-#: the kernels' element-wise loops are compiled with these options (sadbench.kernels.ELEMENTWISE)
+#: the kernels' element-wise loops are compiled with these options (sadbench.model.kernels.ELEMENTWISE)
 ELEMENTWISE = dict(error_model="numpy")
 RANGES = {"log": (1e-3, 10.0), "log1p": (-0.5, 10.0)}
 MULTIPLY_ADD = re.compile(r"^v(mul|fn?madd|fn?msub)\w*pd\b")

@@ -1,14 +1,14 @@
 """Numerically stable scalar helpers shared by the built-in activations and losses.
 
-They are built from :mod:`sadbench.vmath`, so a kernel loop that calls them vectorises, and they are
+They are built from :mod:`sadbench.model.vmath`, so a kernel loop that calls them vectorises, and they are
 force-inlined (LLVM ``alwaysinline``) with their own floating-point flags, so a kernel compiled with looser
 flags cannot reassociate them. Not cached on disk: numba would not notice a change in ``vmath``.
 """
 
 from numba import njit
 
-from sadbench import vmath
-from sadbench.vmath import logistic, softplus  # noqa: F401  (re-exported: the helpers' historical home)
+from sadbench.model import vmath
+from sadbench.model.vmath import logistic, softplus  # noqa: F401  (re-exported: the helpers' historical home)
 
 #: Compile options of every built-in scalar function (activations, losses and these helpers).
 SCALAR = dict(fastmath=vmath.FASTMATH, error_model="numpy", forceinline=True)

@@ -1,6 +1,6 @@
 """Built-in activations with exact first and second derivatives (SCIENCE.md §2 for the SAD class).
 
-Every function is written with :mod:`sadbench.vmath` (no libm calls, no branches), so the kernels' loops over
+Every function is written with :mod:`sadbench.model.vmath` (no libm calls, no branches), so the kernels' loops over
 a layer vectorise; σ, σ′ and σ″ of one activation share their expensive parts (one exponential, one erfc)
 through the same inlined helpers, which LLVM evaluates once when a kernel asks for σ and σ′ of the same
 pre-activation. The formulas avoid cancellation (1 - tanh² as 4e/(u+2)², σ(1-σ) as e/(1+e)²), so the
@@ -9,7 +9,8 @@ derivatives keep their relative accuracy in the tails.
 
 from numba import njit
 
-from sadbench import Activation, hookimpl, vmath
+from sadbench import Activation, hookimpl
+from sadbench.model import vmath
 from sadbench_plugins._scalar import SCALAR, d2_logistic, d_logistic, logistic, logistic_parts, softplus
 
 LEAKY_SLOPE = 0.01

@@ -12,8 +12,8 @@ from itertools import pairwise
 import numpy as np
 
 from sadbench import Detector, Finding, hookimpl
-from sadbench.driver import STATUS_MESSAGES
-from sadbench_plugins._series import Series, first_stable
+from sadbench.solvers.driver import STATUS_MESSAGES
+from sadbench.verdicts.series import Series, first_stable
 
 
 def _undecided(detector, trace, evidence, reason):

@@ -1,12 +1,13 @@
 """Built-in losses (SCIENCE.md §1): L = (1/n) Σ_i Σ_j loss(z_ij, y_ij).
 
-Written with :mod:`sadbench.vmath`, so the kernels' loop over the outputs vectorises, and stable for margins
+Written with :mod:`sadbench.model.vmath`, so the kernels' loop over the outputs vectorises, and stable for margins
 of either sign (softplus for the logistic loss, σ′ as e/(1+e)²).
 """
 
 from numba import njit
 
-from sadbench import Loss, hookimpl, vmath
+from sadbench import Loss, hookimpl
+from sadbench.model import vmath
 from sadbench_plugins._scalar import SCALAR, d_logistic, logistic, softplus
 
 

@@ -1,10 +1,10 @@
 """Built-in stiff integrators, which use the exact Hessian of the loss (the flow's Jacobian is -∇²L)."""
 
 from sadbench import hookimpl
-from sadbench.auto import Auto
-from sadbench.bdf import BDF
-from sadbench.rkc import RKC
-from sadbench.rosenbrock import RosenbrockTableau, RosenbrockW
+from sadbench.solvers.auto import Auto
+from sadbench.solvers.bdf import BDF
+from sadbench.solvers.rkc import RKC
+from sadbench.solvers.rosenbrock import RosenbrockTableau, RosenbrockW
 from sadbench_plugins.integrators import DOPRI5
 
 _G = 0.43586652150845900

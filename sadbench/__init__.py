@@ -3,14 +3,14 @@
 from sadbench.errors import PluginError, SadbenchError, UnknownNameError
 from sadbench.hookspecs import hookimpl
 from sadbench.specs import Activation, Detector, Finding, Initialiser, Integrator, Loss, Target
-from sadbench.tableau import ButcherTableau
-from sadbench.rk import ExplicitRungeKutta
+from sadbench.solvers.tableau import ButcherTableau
+from sadbench.solvers.rk import ExplicitRungeKutta
 from sadbench.plugins import get_registry
-from sadbench.network import Network
+from sadbench.model.network import Network
 from sadbench.integrate import integrate, resume
 from sadbench.solution import Solution
-from sadbench.verdict import Verdict
-from sadbench.suite import SuiteError, load_suite
+from sadbench.verdicts.verdict import Verdict
+from sadbench.suites.suite import SuiteError, load_suite
 
 __version__ = "0.1.0"
 

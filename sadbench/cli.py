@@ -10,16 +10,16 @@ from pathlib import Path
 
 import click
 
-from sadbench.confusion import confusion, labels_from_store
+from sadbench.report.confusion import confusion, labels_from_store
 from sadbench.errors import SadbenchError
-from sadbench.executors import Dask, Local
-from sadbench.export import FORMATS as EXPORT_FORMATS, TABLES, export
+from sadbench.suites.executors import Dask, Local
+from sadbench.report.export import FORMATS as EXPORT_FORMATS, TABLES, export
 from sadbench.plugins import get_registry
-from sadbench.runner import plan, run_suite
+from sadbench.suites.runner import plan, run_suite
 from sadbench.specs import SPEC_TYPES
-from sadbench.store import Store, open_results
-from sadbench.suite import load_suite
-from sadbench.table import cases_table, render, results_table
+from sadbench.suites.store import Store, open_results
+from sadbench.suites.suite import load_suite
+from sadbench.report.table import cases_table, render, results_table
 
 
 class UserError(click.ClickException):
@@ -133,7 +133,7 @@ def plugins(plugins):
               help="Add a figure of every seed's trajectory per group (slow for big suites).")
 def report(results, out, formats, axes, divergence_factor, seed_figures):
     """Write an HTML page and a Markdown file with the tables and figures of RESULTS."""
-    from sadbench.report import write_report  # matplotlib: imported only when a report is asked for
+    from sadbench.report.page import write_report  # matplotlib: imported only when a report is asked for
 
     out = out or f"reports/{Path(results).stem}"
     for path in write_report(results, out, formats, axes, divergence_factor, seed_figures):
@@ -147,7 +147,7 @@ def report(results, out, formats, axes, divergence_factor, seed_figures):
               help="One figure per value of this key: a cases column or a dotted parameter path.")
 def plot(results, out, group_by):
     """Plot L, ||θ||, ||∇L||, R(t) and alignment against t for every case of RESULTS (PNG and SVG)."""
-    from sadbench.plots import plot_results  # matplotlib: imported only when plots are asked for
+    from sadbench.report.plots import plot_results  # matplotlib: imported only when plots are asked for
 
     for path in plot_results(results, out or f"plots/{Path(results).stem}", group_by=group_by):
         click.echo(path)

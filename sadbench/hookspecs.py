@@ -43,7 +43,7 @@ def sadbench_register_initialisers(register):
     """Provide parameter initialisers.
 
     :param register: call ``register(Initialiser(name, init))``; ``init(layers, rng, **params)`` returns
-        the flat float64 parameter vector for the given :class:`sadbench.network.Layer` list.
+        the flat float64 parameter vector for the given :class:`sadbench.model.network.Layer` list.
     """
 
 

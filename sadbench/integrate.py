@@ -6,13 +6,13 @@ import math
 
 import numpy as np
 
-from sadbench import driver
-from sadbench.chunked import RunState, data_digest, run_chunks
+from sadbench.solvers import driver
+from sadbench.solvers.chunked import RunState, data_digest, run_chunks
 from sadbench.errors import SadbenchError
-from sadbench.network import check_precision
-from sadbench.schedule import save_times
+from sadbench.model.network import check_precision
+from sadbench.solvers.schedule import save_times
 from sadbench.solution import Probe, Solution
-from sadbench.verdict import combine
+from sadbench.verdicts.verdict import combine
 
 DEFAULT_DETECTORS = ("nonfinite", "norm_threshold", "critical_point", "divergence", "directional")
 

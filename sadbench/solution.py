@@ -4,7 +4,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from sadbench.driver import STATUS_MESSAGES
+from sadbench.solvers.driver import STATUS_MESSAGES
 
 
 @dataclass(frozen=True)

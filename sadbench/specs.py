@@ -219,7 +219,7 @@ class Integrator:
     member that is kept across calls and stored with a run, so ensembles and resumed runs just work. The
     driver calls ``attempt`` again at the same ``t`` exactly when the previous attempt was rejected, so a
     method that remembers the ``t`` of its last attempt in ``work`` knows whether that step was accepted.
-    :mod:`sadbench.jacobian` has the helpers (Hessian, eigendecomposition, solves with ``I + c·∇²L`` for any
+    :mod:`sadbench.solvers.jacobian` has the helpers (Hessian, eigendecomposition, solves with ``I + c·∇²L`` for any
     c in O(P²)); ``tests/test_stiff.py`` registers linearly implicit Euler as a plugin in a dozen lines.
 
     ``step_control`` is ``"pi"`` (the driver turns ``err`` into the next step with its PI controller) or

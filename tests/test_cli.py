@@ -8,9 +8,9 @@ from click.testing import CliRunner
 
 import sadbench
 from sadbench.cli import build_cli
-from sadbench.runner import integrate_case, plan
-from sadbench.store import open_results
-from sadbench.suite import load_suite
+from sadbench.suites.runner import integrate_case, plan
+from sadbench.suites.store import open_results
+from sadbench.suites.suite import load_suite
 
 SUITES = Path(__file__).resolve().parent / "suites"
 TINY = SUITES / "tiny.yaml"

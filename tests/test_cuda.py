@@ -180,8 +180,8 @@ cases:
 
 
 def test_a_suite_case_runs_on_the_backend_it_names(tmp_path):
-    from sadbench.runner import integrate_case
-    from sadbench.suite import SuiteError, load_suite
+    from sadbench.suites.runner import integrate_case
+    from sadbench.suites.suite import SuiteError, load_suite
 
     path = tmp_path / "suite.yaml"
     path.write_text(SUITE)

@@ -10,8 +10,8 @@ import pytest
 
 import sadbench
 from sadbench.solution import Probe, Trace
-from sadbench.verdict import combine
-from sadbench_plugins._series import Series, first_stable
+from sadbench.verdicts.verdict import combine
+from sadbench.verdicts.series import Series, first_stable
 from sadbench_plugins.detectors import (Chatterjee, CriticalPoint, Directional, Divergence, NonFinite,
                                         NormThreshold, RProduct)
 

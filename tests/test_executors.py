@@ -9,11 +9,11 @@ from click.testing import CliRunner
 
 from sadbench.cli import build_cli
 from sadbench.errors import SadbenchError
-from sadbench.executors import Dask, Local
-from sadbench.progress import Progress, duration
-from sadbench.runner import run_suite
-from sadbench.store import CaseRecord, open_results
-from sadbench.suite import load_suite
+from sadbench.suites.executors import Dask, Local
+from sadbench.suites.progress import Progress, duration
+from sadbench.suites.runner import run_suite
+from sadbench.suites.store import CaseRecord, open_results
+from sadbench.suites.suite import load_suite
 
 TINY = Path(__file__).resolve().parent / "suites" / "tiny.yaml"
 _VOLATILE = ("wall_time", "worker", "finished_at")

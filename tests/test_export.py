@@ -9,10 +9,10 @@ import pytest
 from click.testing import CliRunner
 
 from sadbench.cli import build_cli
-from sadbench.export import export
-from sadbench.runner import run_suite
-from sadbench.store import CASE_COLUMNS, JSON_COLUMNS, MEMBER_COLUMNS, SERIES_COLUMNS, open_results
-from sadbench.suite import load_suite
+from sadbench.report.export import export
+from sadbench.suites.runner import run_suite
+from sadbench.suites.store import CASE_COLUMNS, JSON_COLUMNS, MEMBER_COLUMNS, SERIES_COLUMNS, open_results
+from sadbench.suites.suite import load_suite
 
 SUITE = Path(__file__).resolve().parent / "suites" / "one_broken.yaml"
 

@@ -14,9 +14,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from sadbench.confusion import confusion
-from sadbench.runner import integrate_case
-from sadbench.suite import Case, load_suite
+from sadbench.report.confusion import confusion
+from sadbench.suites.runner import integrate_case
+from sadbench.suites.suite import Case, load_suite
 
 SUITE = Path(__file__).resolve().parents[1] / "suites" / "ground_truth.yaml"
 FAMILIES = ("SAD toy", "reachable toy", "Chatterjee", "deep linear", "SAD tanh", "separable logistic",

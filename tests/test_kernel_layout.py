@@ -1,7 +1,7 @@
 """The kernels' internal layout: point chunks, the scratch regions, reproducibility, vector code.
 
 The kernels split the data points into chunks of ``kernels.CHUNK`` and keep every layer feature-major inside a
-chunk (see sadbench/kernels.py). These tests check what that design must not change: results across chunk
+chunk (see sadbench/model/kernels.py). These tests check what that design must not change: results across chunk
 boundaries equal the numpy oracle, the scratch does not grow with n, results do not depend on where a
 member's scratch sits in memory, non-finite values reach the caller, the hot loops are vector code, and the
 per-combination entry points do not re-link the compiled passes.
@@ -13,7 +13,7 @@ from numba import njit
 
 import naive
 import sadbench
-from sadbench import kernels
+from sadbench.model import kernels
 
 C = kernels.CHUNK
 WIDTHS, BIAS = [2, 5, 6, 2], True

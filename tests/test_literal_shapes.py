@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 import sadbench
-from sadbench import kernels
+from sadbench.model import kernels
 
 BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
 

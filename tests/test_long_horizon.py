@@ -17,10 +17,10 @@ from test_stiff import flow_for_scipy
 import sadbench
 from sadbench.cli import build_cli
 from sadbench.integrate import resume
-from sadbench.runner import plan
-from sadbench.schedule import save_times
-from sadbench.store import open_results
-from sadbench.suite import load_suite
+from sadbench.suites.runner import plan
+from sadbench.solvers.schedule import save_times
+from sadbench.suites.store import open_results
+from sadbench.suites.suite import load_suite
 
 LONG_HORIZON_SUITE = Path(__file__).resolve().parent.parent / "suites" / "long_horizon.yaml"
 

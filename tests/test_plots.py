@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 
 import sadbench
-from sadbench.plots import PANELS, _columns, plot_results, plot_solution
-from sadbench.runner import run_suite
-from sadbench.suite import load_suite
+from sadbench.report.plots import PANELS, _columns, plot_results, plot_solution
+from sadbench.suites.runner import run_suite
+from sadbench.suites.suite import load_suite
 
 SUITES = Path(__file__).resolve().parent / "suites"
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"

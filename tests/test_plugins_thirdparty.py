@@ -153,7 +153,7 @@ def test_thirdparty_plugin_end_to_end(installed_thirdparty):
     net = sadbench.Network(WIDTHS, activation="arctan", bias=True, registry=registry)
     assert check_gradient_and_flow(net, "arctan", "ssprk3", 0.01) <= 1e-5
     tab = registry.get("integrator", "ssprk3").tableau
-    assert sadbench.tableau.attained_order(tab.A, tab.b) == tab.order == 3
+    assert sadbench.solvers.tableau.attained_order(tab.A, tab.b) == tab.order == 3
 
 
 def test_autoload_can_be_switched_off(installed_thirdparty, monkeypatch):

@@ -13,11 +13,11 @@ from numba import njit
 
 import naive
 import sadbench
-from sadbench import kernels
-from sadbench.provenance import provenance
-from sadbench.runner import run_suite
-from sadbench.store import Store
-from sadbench.suite import SuiteError, load_suite
+from sadbench.model import kernels
+from sadbench.suites.provenance import provenance
+from sadbench.suites.runner import run_suite
+from sadbench.suites.store import Store
+from sadbench.suites.suite import SuiteError, load_suite
 
 C = kernels.CHUNK
 CANONICAL = [1, 16, 16, 1]
@@ -77,7 +77,7 @@ def test_float32_entry_points_call_the_compiled_passes_without_linking_them():
 
 def test_float64_users_never_compile_the_float32_overloads():
     """They are compiled on the first float32 kernel, so importing sadbench costs what it did before."""
-    code = ("import numpy as np, sadbench; from sadbench import kernels; net = sadbench.Network([1, 3, 1]);"
+    code = ("import numpy as np, sadbench; from sadbench.model import kernels; net = sadbench.Network([1, 3, 1]);"
             "net.loss_and_grad(net.init(), np.zeros((2, 1)), np.zeros((2, 1)));"
             "print(sorted({len(d.signatures) for d, _ in kernels._FLOAT32}))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout

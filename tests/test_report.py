@@ -14,9 +14,9 @@ import pytest
 from click.testing import CliRunner
 
 from sadbench.cli import build_cli
-from sadbench.runner import run_suite
-from sadbench.suite import load_suite
-from sadbench.verdict import LABELS
+from sadbench.suites.runner import run_suite
+from sadbench.suites.suite import load_suite
+from sadbench.verdicts.verdict import LABELS
 
 GRID = Path(__file__).resolve().parent / "suites" / "grid.yaml"
 PNG = b"\x89PNG\r\n\x1a\n"
@@ -195,7 +195,7 @@ def test_bad_axes_name_the_axes_that_vary(report, tmp_path):
 def test_median_curves_of_members_that_stopped_at_different_times():
     """A member a detector stopped early has fewer saved times; the curves use each member where it has
     values (the median of both where both do, the survivor's alone after)."""
-    from sadbench.figures import median_curves
+    from sadbench.report.figures import median_curves
 
     t = np.array([0.0, 1.0, 10.0, 100.0])
     long = {"t": t, "loss": np.array([4.0, 2.0, 1.0, 0.5]), "norm": np.array([1.0, 2.0, 3.0, 4.0]),

@@ -14,9 +14,9 @@ from scipy.linalg import expm
 
 import sadbench
 from sadbench import Activation, Integrator
-from sadbench.bdf import BDF
+from sadbench.solvers.bdf import BDF
 from sadbench.plugins import build_registry
-from sadbench.rosenbrock import RosenbrockTableau, RosenbrockW
+from sadbench.solvers.rosenbrock import RosenbrockTableau, RosenbrockW
 from sadbench_plugins.stiff_integrators import ROS34PW2
 
 REGISTRY = sadbench.get_registry()

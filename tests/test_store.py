@@ -11,10 +11,10 @@ import pytest
 
 import sadbench
 from sadbench.errors import SadbenchError
-from sadbench.provenance import DTYPE, provenance, result_key
-from sadbench.runner import integrate_case, plan, run_suite
-from sadbench.store import SERIES_COLUMNS, CaseRecord, Store, open_results
-from sadbench.suite import load_suite
+from sadbench.suites.provenance import DTYPE, provenance, result_key
+from sadbench.suites.runner import integrate_case, plan, run_suite
+from sadbench.suites.store import SERIES_COLUMNS, CaseRecord, Store, open_results
+from sadbench.suites.suite import load_suite
 
 SUITES = Path(__file__).resolve().parent / "suites"
 

@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 
 import sadbench
-from sadbench.suite import SuiteError, load_suite
+from sadbench.suites.suite import SuiteError, load_suite
 
 SUITES = Path(__file__).resolve().parent / "suites"
 

@@ -10,7 +10,7 @@ import pytest
 from conftest import BUILTIN_ORDERS, explicit_rk_names, plugin_registry
 
 import sadbench
-from sadbench.tableau import attained_order, order_residuals, rooted_trees
+from sadbench.solvers.tableau import attained_order, order_residuals, rooted_trees
 
 REGISTRY = plugin_registry()
 TABLEAU_METHODS = explicit_rk_names(REGISTRY)

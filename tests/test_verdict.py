@@ -3,8 +3,8 @@
 import pytest
 
 from sadbench import Finding
-from sadbench.confusion import confusion
-from sadbench.verdict import LABELS, combine
+from sadbench.report.confusion import confusion
+from sadbench.verdicts.verdict import LABELS, combine
 
 
 def finding(detector, label, time=1.0, **evidence):

@@ -1,4 +1,4 @@
-"""Accuracy, special values and vectorisation of sadbench.vmath.
+"""Accuracy, special values and vectorisation of sadbench.model.vmath.
 
 Every function is evaluated inside a compiled loop (the way the kernels use it, with the kernels' fast-math
 flags around it), over dense grids covering the whole double range, tails, ±0, subnormal inputs and results,
@@ -15,7 +15,8 @@ import pytest
 import scipy.special as sc
 from numba import njit
 
-from sadbench import get_registry, vmath
+from sadbench import get_registry
+from sadbench.model import vmath
 
 FASTMATH = {"reassoc", "contract", "arcp", "nsz"}  # the kernels' flags: vmath must keep its own inside them
 _LOOPS = {}

@@ -1,4 +1,4 @@
-"""Regenerate the fitted coefficients of sadbench/vmath.py, and check them against the stored ones.
+"""Regenerate the fitted coefficients of sadbench/model/vmath.py, and check them against the stored ones.
 
 exp    expm1(r) = r + r²·(1/2 + r·E(r)) on |r| ≤ 1.003·ln2/2 (the Cody–Waite range plus room for the rounding of
        r), E = E1 + E2·r + ... + E9·r⁸ minimising max |r·(E(r) - e(r))|, e(r) = ((expm1(r) - r)/r² - 1/2)/r, i.e.
@@ -13,7 +13,7 @@ Both are weighted linear least squares (normal equations in mpmath) reweighted b
 node's weight is multiplied by its error and renormalised, which drives the fit towards the minimax one.
 Doubles are printed in the form vmath.py assigns them, with the maximum relative error on a dense check grid
 (of the exact and of the double coefficients, both evaluated in mpmath) and the maximum relative difference
-from the constants in sadbench.vmath (0 when reproduced bit for bit).
+from the constants in sadbench.model.vmath (0 when reproduced bit for bit).
 
 Usage: python tools/fit_vmath.py exp|mills|all   (mpmath, in the test extra; about 5 s and 25 s)
 """
@@ -119,7 +119,7 @@ def fit_mills():
 
 def report(name, fit):
     """Print the coefficients as vmath.py assigns them, the fit's error and the difference from the stored ones."""
-    from sadbench import vmath
+    from sadbench.model import vmath
 
     fits, rel_error, what = fit()
     exact = [c for _, cs in fits.values() for c in cs]
@@ -134,7 +134,7 @@ def report(name, fit):
         diff = max([diff] + [abs(v - w) / abs(w) for v, w in zip(values, stored)])
     print(f"{name}: max relative error of {what} on the check grid: {mp.nstr(rel_error(exact), 3)} (exact "
           f"coefficients), {mp.nstr(rel_error(doubles), 3)} (rounded to double)")
-    print(f"{name}: max relative difference from sadbench.vmath's constants: {diff:.3g}\n")
+    print(f"{name}: max relative difference from sadbench.model.vmath's constants: {diff:.3g}\n")
 
 
 FITS = {"exp": fit_exp, "mills": fit_mills}

@@ -212,7 +212,7 @@ class Accuracy:
 def labelled_cases():
     """The LABELLED cases of suites/ground_truth.yaml as this commit's suite reader expands them."""
     try:
-        from sadbench.suite import load_suite
+        from sadbench.suites.suite import load_suite
 
         cases = [case for case in load_suite(GROUND_TRUTH).cases if case.label in LABELLED]
     except Exception as exc:  # an older commit's reader may not know the file's keys
@@ -226,7 +226,7 @@ def verdict_counts(cases, integrator):
     """(wrong, undecided) members over the cases run with ``integrator``: rtol 1e-8, atol 1e-10, or dt 0.01."""
     from dataclasses import replace
 
-    from sadbench.runner import integrate_case
+    from sadbench.suites.runner import integrate_case
 
     settings = {"rtol": VERDICT_RTOL, "atol": VERDICT_ATOL} if method(integrator).adaptive else {"dt": VERDICT_DT}
     wrong = undecided = 0

@@ -7,8 +7,8 @@ it, so the table reports accuracy, the decided fraction and the wrong count apar
 
 from dataclasses import dataclass
 
-from sadbench.table import render
-from sadbench.verdict import LABELS
+from sadbench.report.table import render
+from sadbench.verdicts.verdict import LABELS
 
 DECIDED = ("converged", "diverging", "directional")
 
@@ -59,7 +59,7 @@ def confusion(expected_labels, verdict_labels):
 
 def labels_from_store(store, case_ids=None):
     """(expected, verdict) label lists over the stored members of cases that have ``expect`` and ran without
-    error, from a :class:`~sadbench.store.Store`."""
+    error, from a :class:`~sadbench.suites.store.Store`."""
     expected, got = [], []
     for case in store.cases(case_ids):
         if case["expect"] is None or case["error"] is not None:

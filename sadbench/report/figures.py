@@ -1,7 +1,7 @@
-"""The report's own figures, drawn from :mod:`sadbench.analysis` results on matplotlib's object-oriented API
+"""The report's own figures, drawn from :mod:`sadbench.report.analysis` results on matplotlib's object-oriented API
 (no pyplot, so no global backend is touched): verdict phase diagrams, median curves with seed bands,
 times to divergence, work–precision diagrams and performance profiles. Per-seed trajectory figures come
-from :mod:`sadbench.plots`."""
+from :mod:`sadbench.report.plots`."""
 
 import numpy as np
 from matplotlib.colors import to_rgb
@@ -9,7 +9,7 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Patch
 from matplotlib.ticker import NullFormatter
 
-from sadbench.verdict import LABELS
+from sadbench.verdicts.verdict import LABELS
 
 VERDICT_COLOURS = {"converged": "#2ca02c", "diverging": "#d62728", "directional": "#9467bd",
                    "undecided": "#b0b0b0", "failed": "#222222"}

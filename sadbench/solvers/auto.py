@@ -17,11 +17,17 @@ import math
 import numpy as np
 from numba import njit
 
-from sadbench import attempts, bdf, control, jacobian, krylov, rk, rkc
+from sadbench.solvers import attempts
+from sadbench.solvers import bdf
+from sadbench.solvers import control
+from sadbench.solvers import jacobian
+from sadbench.solvers import krylov
+from sadbench.solvers import rk
+from sadbench.solvers import rkc
 from sadbench import signatures as sig
-from sadbench.control import step_factor
-from sadbench.jitcache import drop_if_stale
-from sadbench.rk import pack_tableau, rk_attempt
+from sadbench.solvers.control import step_factor
+from sadbench.solvers.jitcache import drop_if_stale
+from sadbench.solvers.rk import pack_tableau, rk_attempt
 from sadbench.specs import Integrator
 
 drop_if_stale(__file__, attempts, bdf, control, jacobian, krylov, rk, rkc)

@@ -14,8 +14,8 @@ from dataclasses import MISSING, dataclass, fields
 
 import numpy as np
 
-from sadbench import driver
-from sadbench.blas import one_blas_thread
+from sadbench.solvers import driver
+from sadbench.solvers.blas import one_blas_thread
 from sadbench.errors import SadbenchError
 
 FORMAT = 1
@@ -52,7 +52,7 @@ class RunState:
     anchors: np.ndarray  # (E, P) θ at the previous save time (direction cosine)
     method_work: np.ndarray  # (E, 2P + work_size(P))
     states: np.ndarray  # (E, driver.STATE_SIZE)
-    precision: str = "float64"  # of the gradient passes (sadbench.kernels.PRECISIONS)
+    precision: str = "float64"  # of the gradient passes (sadbench.model.kernels.PRECISIONS)
 
     def to_dict(self):
         """Plain numpy values (strings as 0-d arrays), for ``np.savez(path, **state)``."""

@@ -14,10 +14,11 @@ import math
 import numpy as np
 from numba import njit
 
-from sadbench import attempts, control
+from sadbench.solvers import attempts
+from sadbench.solvers import control
 from sadbench import signatures as sig
-from sadbench.control import scaled_rms, step_factor
-from sadbench.jitcache import drop_if_stale
+from sadbench.solvers.control import scaled_rms, step_factor
+from sadbench.solvers.jitcache import drop_if_stale
 from sadbench.specs import Integrator
 
 drop_if_stale(__file__, attempts, control)

@@ -24,7 +24,7 @@ How the passes are laid out for the vectoriser (measured: benchmarks/gradient_sp
   (:func:`loss_loop`). Building the kernels of a new activation × loss compiles only those loops and five
   one-line entry points (:func:`first_class` avoids re-linking the passes), well under a second.
 
-:mod:`sadbench.second_order` explains the Hessian passes, which are compiled here with the building blocks
+:mod:`sadbench.model.second_order` explains the Hessian passes, which are compiled here with the building blocks
 they share, so that numba's disk cache of all of them is invalidated together.
 
 **Working precision.** The gradient passes are compiled for float64 and float32 arrays, the same code (one
@@ -48,7 +48,7 @@ from numba.core.types import CompileResultWAP
 from sadbench import signatures as sig
 
 # Reassociation lets LLVM vectorise the dot products; it does not assume away NaN or inf, which the
-# integrators must still see. The special functions (sadbench.vmath) keep their own stricter flags.
+# integrators must still see. The special functions (sadbench.model.vmath) keep their own stricter flags.
 FASTMATH = {"reassoc", "contract", "arcp", "nsz"}
 #: Options of every pass: no Python zero-division branch in the loops.
 KERNEL = dict(fastmath=FASTMATH, error_model="numpy")
@@ -630,7 +630,7 @@ def forward_pass(theta, X, widths, bias, work, fdf):
     return out
 
 
-# --- second order: the R-operator passes (explained in sadbench.second_order; compiled here, with the
+# --- second order: the R-operator passes (explained in sadbench.model.second_order; compiled here, with the
 # building blocks they use, so that numba's disk cache of them is invalidated together) ---------------
 
 
@@ -819,7 +819,7 @@ def _kernels_for(f, df, d2f, loss_value, loss_d1, loss_d2, precision="float64"):
     """The per-combination entry points: small closures over the element-wise loops that call the cached
     passes through :func:`first_class` constants. In float32 the gradient is float32's and the forward pass
     (network outputs) float64's; the second-order functions return NaN (no float32 passes)."""
-    from sadbench.second_order import make_second_order
+    from sadbench.model.second_order import make_second_order
 
     single = precision == "float32"
     fdf_loop, d2_loop = activation_loops(f, df, d2f, precision)

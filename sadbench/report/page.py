@@ -15,13 +15,14 @@ from pathlib import Path
 
 import numpy as np
 
-from sadbench import __version__, figures
-from sadbench.analysis import (Results, performance_profile, phase_diagram, profile_costs, setting,
+from sadbench import __version__
+from sadbench.report import figures
+from sadbench.report.analysis import (Results, performance_profile, phase_diagram, profile_costs, setting,
                                time_to_divergence, verdict_counts, work_precision)
 from sadbench.errors import SadbenchError
-from sadbench.plots import plot_results
-from sadbench.store import open_results
-from sadbench.verdict import LABELS
+from sadbench.report.plots import plot_results
+from sadbench.suites.store import open_results
+from sadbench.verdicts.verdict import LABELS
 
 FORMATS = ("html", "md")
 _FIGURE_NAME = re.compile(r"phase|divergence|work-precision|profiles|(curves|seeds)-[0-9]+")
@@ -197,7 +198,7 @@ def _failures(results):
 
 def build(path, axes=(), factor=2.0, seed_figures=True):
     """The report's title, header lines and sections for the results file at ``path``; ``seed_figures`` adds
-    :mod:`sadbench.plots`' figure of every seed per group."""
+    :mod:`sadbench.report.plots`' figure of every seed per group."""
     with open_results(path) as store:
         results = Results(store)
         if not results.cases:

@@ -8,7 +8,7 @@ NULL, so a missing or non-finite value is an empty CSV field and ``null`` in JSO
 import csv
 import json
 
-from sadbench.store import CASE_COLUMNS, JSON_COLUMNS, MEMBER_COLUMNS, SERIES_COLUMNS
+from sadbench.suites.store import CASE_COLUMNS, JSON_COLUMNS, MEMBER_COLUMNS, SERIES_COLUMNS
 
 FORMATS = ("csv", "jsonl")
 TABLES = ("members", "cases", "series")

@@ -1,7 +1,7 @@
 """Running a suite: cases not yet stored go to an executor, and each result is stored the moment it returns.
 
 The parent process is the only writer of the results file; workers (processes, Dask workers) integrate and
-send back a plain :class:`~sadbench.store.CaseRecord`. A case that raises (a plugin error, a bad target
+send back a plain :class:`~sadbench.suites.store.CaseRecord`. A case that raises (a plugin error, a bad target
 parameter, anything) comes back as a failed record with its message and traceback, and the run goes on.
 Cases already stored are skipped: finished ones unless ``rerun``, failed ones unless ``retry_failed``.
 
@@ -22,21 +22,21 @@ from pathlib import Path
 
 import numpy as np
 
-from sadbench.executors import Local
+from sadbench.suites.executors import Local
 from sadbench.integrate import integrate, resume
-from sadbench.network import Network
+from sadbench.model.network import Network
 from sadbench.plugins import get_registry
-from sadbench.progress import Progress
-from sadbench.provenance import local_plugin_files, provenance, result_key
-from sadbench.store import SERIES_COLUMNS, CaseRecord, Store
+from sadbench.suites.progress import Progress
+from sadbench.suites.provenance import local_plugin_files, provenance, result_key
+from sadbench.suites.store import SERIES_COLUMNS, CaseRecord, Store
 
 
 @dataclass(frozen=True)
 class Task:
     """One case to run, with everything a fresh worker process needs to build its registry and data."""
 
-    case: object  # sadbench.suite.Case: plain data
-    case_id: str  # the store's key (sadbench.provenance.result_key)
+    case: object  # sadbench.suites.suite.Case: plain data
+    case_id: str  # the store's key (sadbench.suites.provenance.result_key)
     provenance: dict
     suite: str
     plugin_files: tuple
@@ -181,8 +181,8 @@ def results_path(suite, results_dir="results"):
 def run_suite(suite, results_dir="results", *, executor=None, rerun=False, retry_failed=False, progress=None):
     """Run every case of ``suite`` that is not stored yet into ``RESULTS_DIR/<name>.sqlite``.
 
-    ``executor`` defaults to :class:`~sadbench.executors.Local` with one job. ``progress`` is the stream
-    that shows progress (:class:`~sadbench.progress.Progress`: a bar on a terminal, lines otherwise), None
+    ``executor`` defaults to :class:`~sadbench.suites.executors.Local` with one job. ``progress`` is the stream
+    that shows progress (:class:`~sadbench.suites.progress.Progress`: a bar on a terminal, lines otherwise), None
     for none. Returns a :class:`RunReport`.
     """
     executor = executor or Local()

@@ -11,10 +11,10 @@ import math
 
 from numba import njit, prange, types
 
-from sadbench import control
+from sadbench.solvers import control
 from sadbench import signatures as sig
-from sadbench.control import step_factor
-from sadbench.jitcache import drop_if_stale
+from sadbench.solvers.control import step_factor
+from sadbench.solvers.jitcache import drop_if_stale
 
 drop_if_stale(__file__, control)
 

@@ -1,4 +1,4 @@
-"""One generic explicit Runge–Kutta step that runs any :class:`~sadbench.tableau.ButcherTableau`.
+"""One generic explicit Runge–Kutta step that runs any :class:`~sadbench.solvers.tableau.ButcherTableau`.
 
 The tableau travels packed in ``params`` (``[s, fsal, adaptive, A (s·s), b (s), b - b_hat (s)]``), so one
 compiled step serves every tableau, activation and loss. Stage 1 reuses ``f = -∇L(y)`` from the previous
@@ -12,7 +12,7 @@ import numpy as np
 from numba import njit
 
 from sadbench import signatures as sig
-from sadbench.kernels import FASTMATH
+from sadbench.model.kernels import FASTMATH
 from sadbench.specs import Integrator
 
 

@@ -12,7 +12,7 @@ import numpy as np
 from matplotlib import colormaps
 from matplotlib.figure import Figure
 
-from sadbench.store import open_results
+from sadbench.suites.store import open_results
 
 PANELS = (
     ("loss", "L", "log"),

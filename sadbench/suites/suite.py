@@ -65,9 +65,9 @@ from pathlib import Path
 import yaml
 
 from sadbench.errors import SadbenchError, UnknownNameError
-from sadbench.kernels import PRECISIONS
+from sadbench.model.kernels import PRECISIONS
 from sadbench.plugins import get_registry
-from sadbench.verdict import LABELS
+from sadbench.verdicts.verdict import LABELS
 
 TOP_KEYS = ("name", "description", "plugins", "defaults", "grid", "zip", "cases")
 CASE_KEYS = ("label", "network", "target", "loss", "init", "integrator", "horizon", "save", "detectors",

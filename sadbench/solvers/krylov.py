@@ -1,5 +1,5 @@
 """GMRES for (I + c·∇²L(y)) x = r with exact Hessian-vector products, right-preconditioned by a stale
-eigendecomposed Hessian (:mod:`sadbench.jacobian`).
+eigendecomposed Hessian (:mod:`sadbench.solvers.jacobian`).
 
 A Jacobian evaluation (P Hessian-vector products and an O(P³) eigendecomposition) costs hundreds of
 gradients at P ~ 500; a stale one still makes an excellent preconditioner, since (I + cH_old)⁻¹(I + cH) is
@@ -12,8 +12,8 @@ import math
 import numpy as np
 from numba import njit
 
-from sadbench import jacobian
-from sadbench.jitcache import drop_if_stale
+from sadbench.solvers import jacobian
+from sadbench.solvers.jitcache import drop_if_stale
 
 drop_if_stale(__file__, jacobian)
 

@@ -27,10 +27,12 @@ from dataclasses import dataclass
 import numpy as np
 from numba import njit
 
-from sadbench import attempts, control, jacobian
+from sadbench.solvers import attempts
+from sadbench.solvers import control
+from sadbench.solvers import jacobian
 from sadbench import signatures as sig
-from sadbench.control import scaled_rms
-from sadbench.jitcache import drop_if_stale
+from sadbench.solvers.control import scaled_rms
+from sadbench.solvers.jitcache import drop_if_stale
 from sadbench.specs import Integrator
 
 drop_if_stale(__file__, attempts, control, jacobian)

@@ -4,11 +4,11 @@ The file must survive a killed run and several writers. It is in WAL mode, and e
 written in one ``BEGIN IMMEDIATE`` transaction (its row, its members, its series), so a case is either
 stored whole or not at all, and a SIGKILL loses only the cases still running. Writers wait for each other
 (a busy timeout) instead of failing. A case is keyed by ``case_id``, the content hash of its settings and
-provenance (:mod:`sadbench.provenance`); failed cases are stored too, with their error and traceback.
+provenance (:mod:`sadbench.suites.provenance`); failed cases are stored too, with their error and traceback.
 Columns holding JSON (``params``, ``provenance``, ``widths``, ``verdict_json``, ``integrator_stats``) are
 decoded when read.
 
-``states`` keeps each case's resume state (:class:`sadbench.chunked.RunState`, compressed ``np.savez``
+``states`` keeps each case's resume state (:class:`sadbench.solvers.chunked.RunState`, compressed ``np.savez``
 bytes) under its ``lineage``: the hash of everything but the horizon and the budgets, so that a case with a
 longer horizon (or a larger budget) continues from the stored one instead of starting over.
 """

@@ -5,7 +5,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from sadbench.errors import SadbenchError
-from sadbench.kernels import PRECISIONS, gradient_kernels, loss_grad_ensemble, work_size
+from sadbench.model.kernels import PRECISIONS, gradient_kernels, loss_grad_ensemble, work_size
 from sadbench.plugins import get_registry
 
 

@@ -13,7 +13,7 @@ from functools import cached_property
 import numpy as np
 
 from sadbench.integrate import integrate
-from sadbench.verdict import LABELS
+from sadbench.verdicts.verdict import LABELS
 
 #: Statuses of a member that ran to its horizon or was ended by an event or a detector that had decided.
 COMPLETED = ("success", "stop_norm", "stop_grad", "detector")

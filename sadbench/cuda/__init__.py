@@ -1,10 +1,10 @@
 """The CUDA backend of ``sadbench.integrate``: explicit Runge–Kutta ensembles on an NVIDIA GPU (numba-cuda).
 
 This is the only module that imports ``numba.cuda`` (``import sadbench`` does not import it), so a switch of
-GPU library touches one file. The kernels run the driver's algorithm (:mod:`sadbench.driver`) line by line:
+GPU library touches one file. The kernels run the driver's algorithm (:mod:`sadbench.solvers.driver`) line by line:
 every member on its own step size (Hairer's PI controller, ``rtol``/``atol``, ``dt_min``/``dt_max``,
 ``max_steps``), save times hit exactly, the same observables and status codes; the host then runs the
-detectors on the saved series exactly as for the CPU backend. Any :class:`~sadbench.rk.ExplicitRungeKutta`
+detectors on the saved series exactly as for the CPU backend. Any :class:`~sadbench.solvers.rk.ExplicitRungeKutta`
 integrator runs, built-in or plugin: the tableau travels packed as on the CPU.
 
 Two layouts of one kernel source (``layout=``):
@@ -40,15 +40,15 @@ from numba.cuda import serialize
 from numba.core.extending import _Intrinsic
 from numba.core.registry import CPUDispatcher
 
-from sadbench import control
-from sadbench.chunked import chunk_loop
-from sadbench.driver import (  # the state columns, settings, observables and status codes the kernels use
+from sadbench.solvers import control
+from sadbench.solvers.chunked import chunk_loop
+from sadbench.solvers.driver import (  # the state columns, settings, observables and status codes the kernels use
     ATOL, CHUNK_ATTEMPTS, CHUNK_END, DT_MAX, DT_MIN, DT_MIN_, ERR_PREV, ERROR_ORDER, FACTOR_MAX, FACTOR_MIN,
     FIXED_DT, H, LOSS, MAX_STEPS, MAX_STEPS_, N_GRAD, N_REJECTED, N_SAVED, N_STEPS, NONFINITE, ORDER,
     Q_ALIGN, Q_DIR_COS, Q_GRAD_NORM, Q_LOSS, Q_N_GRAD, Q_N_STEPS, Q_NORM, REJECTED_LAST, RTOL, RUNNING,
     SAFETY, STATUS, STEP_BASE, STOP_GRAD, STOP_GRAD_BELOW, STOP_NORM, STOP_NORM_ABOVE, SUCCESS,
 )
-from sadbench.driver import T as T_  # the state column of t (``T`` is the threads per member below)
+from sadbench.solvers.driver import T as T_  # the state column of t (``T`` is the threads per member below)
 from sadbench.errors import SadbenchError
 from sadbench.specs import _cause
 
@@ -356,7 +356,7 @@ def _kernel(f, df, value, d1, widths, bias, n_points, layout, threads, chunk, na
     dev_df = device_function(df, f"activation {act_name!r} (df)", 1)
     dev_value = device_function(value, f"loss {loss_name!r} (value)", 2)
     dev_d1 = device_function(d1, f"loss {loss_name!r} (d1)", 2)
-    step_factor = device_function(control.step_factor, "sadbench.control.step_factor", 6)
+    step_factor = device_function(control.step_factor, "sadbench.solvers.control.step_factor", 6)
     g = Geometry(widths, bias)
     BLOCK = layout == "block"
     T = threads if BLOCK else 1  # threads working on one member
@@ -537,7 +537,7 @@ def _kernel(f, df, value, d1, widths, bias, n_points, layout, threads, chunk, na
 
     @cuda.jit(device=True)
     def attempt(W, e, E, X, Y, tid, buf, red, tab, h, rtol, atol):
-        """:func:`sadbench.rk.rk_attempt` on the member's rows: (err, gradients used, L(θ_new))."""
+        """:func:`sadbench.solvers.rk.rk_attempt` on the member's rows: (err, gradients used, L(θ_new))."""
         s = int(tab[0])
         fsal, adaptive = tab[1] > 0.0, tab[2] > 0.0
         ob, oe = 3 + s * s, 3 + s * s + s
@@ -581,7 +581,7 @@ def _kernel(f, df, value, d1, widths, bias, n_points, layout, threads, chunk, na
 
     @cuda.jit(device=True)
     def initial_step(W, e, E, X, Y, tid, buf, red, settings):
-        """:func:`sadbench.driver.initial_step` (Hairer–Nørsett–Wanner), θ_new and ∇L(θ_new) as scratch."""
+        """:func:`sadbench.solvers.driver.initial_step` (Hairer–Nørsett–Wanner), θ_new and ∇L(θ_new) as scratch."""
         rtol, atol, order = settings[RTOL], settings[ATOL], settings[ORDER]
         d0 = 0.0
         d1 = 0.0
@@ -610,7 +610,7 @@ def _kernel(f, df, value, d1, widths, bias, n_points, layout, threads, chunk, na
 
     @cuda.jit(device=True)
     def record(W, e, E, tid, red, out, snaps, k, loss, n_grad, n_steps):
-        """:func:`sadbench.driver._record`: the observables at save point k, then the anchor := θ."""
+        """:func:`sadbench.solvers.driver._record`: the observables at save point k, then the anchor := θ."""
         nrm, gnorm = norm(W, RY, e, E, tid, red), norm(W, RF, e, E, tid, red)
         anorm = norm(W, RA, e, E, tid, red)
         y_f, y_a = dot(W, RY, RF, e, E, tid, red), dot(W, RY, RA, e, E, tid, red)
@@ -632,7 +632,7 @@ def _kernel(f, df, value, d1, widths, bias, n_points, layout, threads, chunk, na
 
     @cuda.jit(device=True)
     def member(e, E, tid, W, X, Y, tab, save_t, settings, states, out, snaps, buf, red):
-        """:func:`sadbench.driver.integrate_member` for member e; the state lives in registers until the end."""
+        """:func:`sadbench.solvers.driver.integrate_member` for member e; the state lives in registers until the end."""
         t, h, err_prev = states[e, T_], states[e, H], states[e, ERR_PREV]
         n_steps, n_rej, n_grad = states[e, N_STEPS], states[e, N_REJECTED], states[e, N_GRAD]
         status, k, loss = int(states[e, STATUS]), int(states[e, N_SAVED]), states[e, LOSS]
@@ -817,7 +817,7 @@ def check_method(method):
 
 def run_chunks(state, method, net, loss_spec, X, Y, max_wall_time, stoppers, traces, layout="auto"):
     """Advance every running member to the last save time on the GPU, a launch per chunk of save points
-    (:func:`sadbench.chunked.chunk_loop`); returns the seconds spent."""
+    (:func:`sadbench.solvers.chunked.chunk_loop`); returns the seconds spent."""
     require()
     check_method(method)
     start = time.perf_counter()

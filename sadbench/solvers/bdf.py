@@ -3,9 +3,9 @@ step size with a backward-difference array D), compiled, with the exact Hessian 
 
 What differs from scipy:
 
-- The Jacobian is kept as an eigendecomposition (:mod:`sadbench.jacobian`), so simplified Newton always
+- The Jacobian is kept as an eigendecomposition (:mod:`sadbench.solvers.jacobian`), so simplified Newton always
   uses the exact ``I + c·∇²L`` of the current step size and order; scipy keeps the LU of a stale c.
-- When simplified Newton fails, the step is redone by Newton–Krylov (:mod:`sadbench.krylov`: exact
+- When simplified Newton fails, the step is redone by Newton–Krylov (:mod:`sadbench.solvers.krylov`: exact
   Hessian-vector products, the Jacobian we have as preconditioner), which also rescues steps whose
   prediction was poor. Only when that fails too is the Jacobian re-evaluated, or when the Krylov iterations
   since the last evaluation cost more than one (``JAC_COST_HVP``·P products; on SAD 1D, P = 461, a Jacobian
@@ -21,9 +21,11 @@ import math
 import numpy as np
 from numba import njit
 
-from sadbench import attempts, jacobian, krylov
+from sadbench.solvers import attempts
+from sadbench.solvers import jacobian
+from sadbench.solvers import krylov
 from sadbench import signatures as sig
-from sadbench.jitcache import drop_if_stale
+from sadbench.solvers.jitcache import drop_if_stale
 from sadbench.specs import Integrator
 
 drop_if_stale(__file__, attempts, jacobian, krylov)
@@ -47,7 +49,7 @@ ROWS = MAX_ORDER + 3
 
 def pack(min_order=1, max_order=MAX_ORDER, kappa=NDF_KAPPA, eigenvectors="float32"):
     """``[min_order, max_order, α (6), γ (6), error constants (6), single]``; kappa = 0 gives classical BDF;
-    ``eigenvectors`` is the precision of the Jacobian's Q (:mod:`sadbench.jacobian`)."""
+    ``eigenvectors`` is the precision of the Jacobian's Q (:mod:`sadbench.solvers.jacobian`)."""
     if eigenvectors not in ("float32", "float64"):
         raise ValueError(f"eigenvectors must be 'float32' or 'float64', got {eigenvectors!r}")
     kappa = np.asarray(kappa, dtype=np.float64)

@@ -1,0 +1,1 @@
+"""Reading results back: tables, analysis, figures and the HTML/Markdown report."""

@@ -1,0 +1,1 @@
+"""YAML suites: loading, expansion, running, storing, and the provenance that keys stored results."""
