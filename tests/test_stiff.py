@@ -292,3 +292,55 @@ def test_bdf_survives_the_step_clipped_to_a_save_time():
     assert sol.status == "success", (sol.t_final, sol.integrator_stats)
     assert sol.integrator_stats["newton_failures"] == 0
     assert abs(sol.loss_final - ref.loss_final) <= 1e-5 * ref.loss_final
+
+
+@pytest.fixture(scope="module")
+def tanh_x2_late():
+    """tanh 1-4-1 on y = x² at t = 1e11: the weights have grown and cancel, so the float64 gradient carries
+    rounding noise of about 1e-4 of its size; L is 3e-11."""
+    registry = sadbench.get_registry()
+    X, Y = registry.get("target", "polynomial")(seed=0, expr="x^2", n=32, sampling="grid")
+    net = sadbench.Network([1, 4, 1], activation="tanh")
+    sol = sadbench.integrate(net, net.init(seed=0), X, Y, integrator="bdf", t_end=1e11, rtol=1e-8, atol=1e-10,
+                             save_per_decade=1, t_first=1e2, detectors=None)
+    return net, X, Y, sol
+
+
+def test_gradient_noise_estimate_matches_the_rounding_error(tanh_x2_late):
+    """BDF's estimate of the gradient's rounding noise σ (RMS per component) against the actual error of the
+    float64 gradient, measured against the extended-precision numpy oracle at twenty points near θ."""
+    from sadbench.solvers.bdf import _gradient_noise
+
+    net, X, Y, sol = tanh_x2_late
+    theta = sol.theta
+    widths, bias, work = net.problem_arrays(X, 1)
+    X64, Y64 = net.check_data(X, Y)
+    prob = (X64, Y64, widths, bias, work[0])
+    functions = net.kernels("mse").functions
+    rng = np.random.default_rng(0)
+    errors, estimates = [], []
+    for _ in range(20):
+        point = theta * (1.0 + 1e-9 * rng.normal(size=theta.size))
+        _, grad = net.loss_and_grad(point, X, Y)
+        _, exact = naive.loss_and_grad(point, X, Y, [1, 4, 1], True, "tanh", "mse", dtype=np.longdouble)
+        errors.append(np.mean((grad - exact.astype(np.float64)) ** 2))
+        estimates.append(_gradient_noise(functions, prob, point))
+    actual = np.sqrt(np.mean(errors))
+    assert actual > 1e-6 * np.linalg.norm(sol.grad)  # the regime this is about: noise well above eps·||∇L||
+    assert 0.25 * actual <= np.median(estimates) <= 4.0 * actual, (np.median(estimates), actual)
+
+
+def test_bdf_stays_cheap_where_the_gradient_is_at_rounding_level(tanh_x2_late):
+    """From t = 1e11 to 1e13 L falls from 3e-11 to 1e-12 and the gradient's rounding noise grows to 1e-3 of
+    its size. Asking each step for more accuracy than that made BDF shrink its steps and fail Newton: 15 400
+    steps, against 1 200 with the noise in the error scale. The values agree with a run at 100 times tighter
+    tolerances, which (without the noise floor) is what the stall would have been buying."""
+    net, X, Y, sol = tanh_x2_late
+    late = sol.resume(1e13, detectors=None)
+    tight = sadbench.integrate(net, sol.theta, X, Y, integrator="bdf", t_end=1e13 - 1e11, rtol=1e-10,
+                               atol=1e-12, save_per_decade=1, t_first=1e2, detectors=None)
+    steps = late.n_steps - sol.n_steps
+    assert late.status == "success" and steps < 3000, steps
+    assert abs(late.loss_final - tight.loss_final) <= 1e-3 * tight.loss_final
+    # ∇L itself is only known to its rounding noise there, about 1.5% of its norm
+    assert np.linalg.norm(late.grad - tight.grad) <= 5e-2 * np.linalg.norm(tight.grad)
