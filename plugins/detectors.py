@@ -14,6 +14,7 @@ import numpy as np
 from sadbench import Detector, Finding, hookimpl
 from sadbench.solvers.driver import STATUS_MESSAGES
 from sadbench.verdicts.series import Series, first_stable
+from sadbench_plugins.loss_limit import LossLimit
 
 
 def _undecided(detector, trace, evidence, reason):
@@ -443,5 +444,6 @@ class RProduct:
 def sadbench_register_detectors(register):
     for name, cls in (("nonfinite", NonFinite), ("norm_threshold", NormThreshold),
                       ("critical_point", CriticalPoint), ("divergence", Divergence),
-                      ("directional", Directional), ("chatterjee", Chatterjee), ("r_product", RProduct)):
+                      ("directional", Directional), ("chatterjee", Chatterjee), ("r_product", RProduct),
+                      ("loss_limit", LossLimit)):
         register(Detector(name, cls, description=cls.__doc__.split("\n\n")[0]))

@@ -24,6 +24,7 @@ class Trace:
     grad: np.ndarray
     theta0: np.ndarray | None = None
     probe: object = None
+    floor: float = 0.0  # the data floor: detectors read the excess loss L - floor (Series.of)
 
     @property
     def R(self):
@@ -34,12 +35,27 @@ class Trace:
 @dataclass(frozen=True)
 class Probe:
     """The trajectory's loss landscape, for detectors that need more than the saved series (Chatterjee's α
-    over a ball, the smallest Hessian eigenvalue at a limit point)."""
+    over a ball, the smallest Hessian eigenvalue at a limit point), and the case's premises."""
 
     net: object
     X: np.ndarray
     Y: np.ndarray
     loss: str
+    _cache: dict = field(default_factory=dict, repr=False, compare=False)
+
+    @property
+    def premises(self):
+        """The :class:`~sadbench.verdicts.premises.CasePremises` of this network, data and loss (computed once)."""
+        if "premises" not in self._cache:
+            from sadbench.verdicts.premises import case_premises
+
+            spec = self.net.registry.get("loss", self.loss)
+            self._cache["premises"] = case_premises(self.net, self.X, self.Y, spec)
+        return self._cache["premises"]
+
+    @property
+    def floor(self):
+        return self.premises.floor.value
 
     def loss_and_grad(self, theta):
         return self.net.loss_and_grad(theta, self.X, self.Y, loss=self.loss)
@@ -121,5 +137,5 @@ class Solution:
             t=self.t[keep], loss=loss[keep], norm=pick(self.norm)[keep], grad_norm=pick(self.grad_norm)[keep],
             align=pick(self.align)[keep], dir_cos=pick(self.dir_cos)[keep], n_grad=pick(self.n_grad_saved)[keep],
             status=status, t_final=float(pick(self.t_final)), theta=pick(self.theta), grad=pick(self.grad),
-            theta0=theta0, probe=probe,
+            theta0=theta0, probe=probe, floor=0.0 if probe is None else probe.floor,
         )

@@ -27,8 +27,11 @@ class Series:
 
     @classmethod
     def of(cls, trace):
+        """The series of ``trace`` with its loss measured above the data floor (``trace.floor``), so that flows
+        whose losses differ by a constant read the same (docs/science.md §6)."""
         t = np.asarray(trace.t, dtype=float)
         columns = [np.asarray(getattr(trace, name), dtype=float) for name in ("loss", "norm", "grad_norm")]
+        columns[0] = columns[0] - getattr(trace, "floor", 0.0)
         finite = np.isfinite(t) & np.all([np.isfinite(c) for c in columns], axis=0)
         loss0 = float(columns[0][finite][0]) if finite.any() else np.nan
         grad_max = float(columns[2][finite].max()) if finite.any() else np.nan
