@@ -14,21 +14,9 @@ import numpy as np
 from sadbench import Detector, Finding, hookimpl
 from sadbench.solvers.driver import STATUS_MESSAGES
 from sadbench.verdicts.series import Series, first_stable
+from sadbench_plugins._findings import floats, undecided
+from sadbench_plugins.critical_point import CriticalPoint
 from sadbench_plugins.loss_limit import LossLimit
-
-
-def _undecided(detector, trace, evidence, reason):
-    return Finding(detector, "undecided", float(trace.t_final), evidence, reason=reason)
-
-
-def _floats(**values):
-    """Evidence as plain Python numbers (JSON and SQLite friendly)."""
-    def plain(v):
-        if isinstance(v, np.bool_):
-            return bool(v)
-        return float(v) if isinstance(v, (float, np.floating, np.integer)) else v
-
-    return {k: plain(v) for k, v in values.items()}
 
 
 class NonFinite:
@@ -54,11 +42,11 @@ class NonFinite:
             if bad.size:
                 k = bad[0]
                 return Finding("nonfinite", "failed", float(trace.t[k]),
-                               _floats(status=trace.status, loss=loss[k], rise=rise[k], loss0=loss[0]),
+                               floats(status=trace.status, loss=loss[k], rise=rise[k], loss0=loss[0]),
                                reason=f"L rose by {rise[k]:.3g} at t = {trace.t[k]:.4g}: not a gradient flow "
                                       "(step size too large for the method?)")
         if trace.status in ("max_steps", "wall_time"):
-            return _undecided("nonfinite", trace, {"status": trace.status},
+            return undecided("nonfinite", trace, {"status": trace.status},
                               f"{STATUS_MESSAGES[trace.status]} (t = {trace.t_final:.4g})")
         return None
 
@@ -78,107 +66,6 @@ class NormThreshold:
             return Finding("norm_threshold", "diverging", trace.t_final,
                            {"norm": norm, "threshold": self.threshold}, limit_loss=float(trace.loss[-1]))
         return None
-
-
-def _hessian_extremes(trace, max_params):
-    """(λ_min, λ_max) of the exact Hessian at the final θ, or (None, why not)."""
-    if trace.probe is None:
-        return None, "no landscape probe"
-    if trace.theta.size > max_params:
-        return None, f"P = {trace.theta.size} > {max_params} parameters"
-    H = trace.probe.hessian(trace.theta)
-    if not np.all(np.isfinite(H)):
-        return None, "Hessian not finite (activation without σ″?)"
-    eig = np.linalg.eigvalsh(0.5 * (H + H.T))
-    return (float(eig[0]), float(eig[-1])), ""
-
-
-class CriticalPoint:
-    """Convergence to a critical point, with the limit L* and its kind.
-
-    Decided at the first saved time t_k where ||∇L|| decays at least like t^-``grad_decay`` over the last
-    ``span`` decades and the path still to go, t·||∇L||/(p − 1) for ||∇L|| ~ t^-p, is below ``path_tol``·
-    max(1, ||θ||), provided ||θ|| then stays within that band and L does not drop further at every later
-    save. L* = L minus the loss still to be lost (energy identity); it is a zero-loss minimum when
-    L* ≤ ``zero_loss``·L(θ0), else the smallest Hessian eigenvalue (for P ≤ ``max_hessian_params``) tells a
-    local minimum from a saddle. A saddle, or a limit whose Hessian is unavailable, must hold for
-    ``confirm_decades`` of time more: flows pass saddles (plateaus), they rarely stop at one.
-    """
-
-    def __init__(self, grad_decay=1.5, span=0.3, path_tol=1e-6, zero_loss=1e-10, saddle_tol=1e-6,
-                 max_hessian_params=2000, confirm_decades=1.0, terminal=True):
-        self.grad_decay, self.span, self.path_tol = float(grad_decay), float(span), float(path_tol)
-        self.zero_loss, self.saddle_tol = float(zero_loss), float(saddle_tol)
-        self.max_hessian_params, self.confirm_decades = int(max_hessian_params), float(confirm_decades)
-        self.terminal = bool(terminal)
-
-    def events(self):
-        return {}
-
-    def stop(self, trace):
-        return self.terminal and self.assess(trace).label == "converged"
-
-    def _settled(self, s):
-        """Per point: the local decay exponent p, the remaining-path estimate, and whether both pass."""
-        p = -s.point_slopes(s.grad, self.span)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            remaining = np.where(p > 1.0, s.t * s.grad / (p - 1.0), np.inf)
-        tol = self.path_tol * np.maximum(1.0, s.norm)
-        return p, remaining, (p >= self.grad_decay) & (remaining <= tol)
-
-    def _confirmed_from(self, s, p, remaining, near):
-        """The first near-critical point after which ||θ|| and L stay put (within what was left to go)."""
-        for k in np.flatnonzero(near):
-            band = max(10.0 * remaining[k], self.path_tol * max(1.0, s.norm[k]))
-            loss_band = max(10.0 * s.remaining_loss(-p[k], k), self.path_tol * abs(s.loss0))
-            if np.all(np.abs(s.norm[k:] - s.norm[k]) <= band) and s.loss[k] - s.loss[k:].min() <= loss_band:
-                return k
-        return None
-
-    def assess(self, trace):
-        s = Series.of(trace)
-        if len(s) < 3:
-            return _undecided("critical_point", trace, {}, "too few saved points")
-        p, remaining, near = self._settled(s)
-        k = self._confirmed_from(s, p, remaining, near)
-        evidence = _floats(grad_norm=s.grad[-1], grad_rel=s.grad[-1] / s.grad_max, grad_decay=p[-1],
-                           remaining_path=remaining[-1], path_length=s.path_length(), norm=s.norm[-1])
-        if trace.theta0 is not None:
-            evidence["displacement"] = float(np.linalg.norm(trace.theta - trace.theta0))
-        if k is None:
-            return _undecided("critical_point", trace, evidence, self._why_not(s, p, remaining, near))
-        L_star = max(float(s.loss[-1] - s.remaining_loss(-p[k], -1)), 0.0)
-        evidence.update(_floats(t_settled=s.t[k], grad_decay=p[k], remaining_path=remaining[k], L_star=L_star))
-        if L_star <= self.zero_loss * abs(s.loss0):
-            evidence["kind"] = "zero-loss minimum"
-        else:
-            evidence.update(self._kind(trace))
-            confirmed = float(np.log10(s.t[-1] / s.t[k]))
-            if evidence["kind"] != "local minimum" and confirmed < self.confirm_decades:
-                return _undecided("critical_point", trace, evidence,
-                                  f"near a critical point with L* = {L_star:.3g} > 0 since t = {s.t[k]:.3g}, but "
-                                  f"{evidence['kind']}: held for {confirmed:.2f} of {self.confirm_decades:g} "
-                                  "decades; the flow may still leave it")
-        return Finding("critical_point", "converged", float(s.t[k]), evidence, limit_loss=L_star,
-                       reason=f"||∇L|| ~ t^-{p[k]:.3g}, remaining path {remaining[k]:.2g}; {evidence['kind']}")
-
-    def _kind(self, trace):
-        extremes, why = _hessian_extremes(trace, self.max_hessian_params)
-        if extremes is None:
-            return {"kind": f"L* > 0, minimum or saddle ({why})"}
-        lo, hi = extremes
-        saddle = lo < -self.saddle_tol * max(abs(lo), abs(hi))
-        return {"kind": "saddle" if saddle else "local minimum", "lambda_min": lo, "lambda_max": hi}
-
-    def _why_not(self, s, p, remaining, near):
-        tail = (f"||∇L|| = {s.grad[-1]:.3g} ({s.grad[-1] / s.grad_max:.2g} of its largest), decaying like "
-                f"t^-{p[-1]:.3g}")
-        if near.any():
-            return f"was near-critical at t = {s.t[np.argmax(near)]:.3g} but moved on (a plateau?); now {tail}"
-        if not p[-1] > 1.0:
-            return f"{tail}: too slow for a finite path (diverging, or a plateau)"
-        tol = self.path_tol * max(1.0, s.norm[-1])
-        return f"{tail}: remaining path ≈ {remaining[-1]:.2g}, need ≤ {tol:.2g}; not settled at this horizon"
 
 
 def _limit_loss(s, lo, hi):
@@ -236,7 +123,7 @@ class Divergence:
         window = s.norm[s.t >= lo]
         L_star, kind = _limit_loss(s, last, hi)
         per_decade = self.steps / self.decades
-        ev = _floats(t_from=lo, norm_from=norms[0], norm=norms[-1],
+        ev = floats(t_from=lo, norm_from=norms[0], norm=norms[-1],
                      norm_power=s.slope(s.norm, lo, hi), norm_per_log_t=steps[-1] * per_decade / np.log(10),
                      R=s.R[-1], R_slope=s.slope(s.R, lo, hi),
                      R_slope_max=max(s.slope(s.R, a, b) for a, b in pairwise(edges)),
@@ -291,7 +178,7 @@ class Divergence:
     def assess(self, trace):
         when, evidence, reason = self._judge(Series.of(trace))
         if when is None:
-            return _undecided("divergence", trace, evidence, reason)
+            return undecided("divergence", trace, evidence, reason)
         return Finding("divergence", "diverging", when, evidence, limit_loss=evidence["L_star"],
                        reason=f"||θ|| ~ t^{evidence['norm_power']:.2g} (d||θ||/d ln t = "
                               f"{evidence['norm_per_log_t']:.2g}), R(t) ~ t^{evidence['R_slope']:.2g}, "
@@ -337,21 +224,21 @@ class Directional:
         degree, ell0 = setting
         probe, s = trace.probe, Series.of(trace)
         if len(s) < 2:
-            return _undecided("directional", trace, {}, "too few saved points")
+            return undecided("directional", trace, {}, "too few saved points")
         threshold = ell0 / len(probe.X)
         margins = probe.Y[:, 0] * probe.net.forward(trace.theta, probe.X)[:, 0]
         turn = np.arccos(np.clip(s.dir_cos[-1], -1.0, 1.0)) / np.log(s.t[-1] / s.t[-2])
-        evidence = _floats(loss=s.loss[-1], certificate_loss=threshold, degree=degree,
+        evidence = floats(loss=s.loss[-1], certificate_loss=threshold, degree=degree,
                            min_margin=margins.min(), normalised_margin=margins.min() / s.norm[-1] ** degree,
                            alignment=s.align[-1], turning_rate=turn,
                            norm_per_log_t=(s.norm[-1] - s.at(s.norm, s.t[-1] / 10)) / np.log(10))
         below = np.flatnonzero(s.loss < threshold)
         if below.size == 0:
-            return _undecided("directional", trace, evidence,
+            return undecided("directional", trace, evidence,
                               f"L = {s.loss[-1]:.3g} not yet below ℓ(0)/n = {threshold:.3g}: some point may "
                               "still be misclassified")
         if margins.min() <= 0:
-            return _undecided("directional", trace, evidence, "L fell below ℓ(0)/n but a final margin is ≤ 0")
+            return undecided("directional", trace, evidence, "L fell below ℓ(0)/n but a final margin is ≤ 0")
         return Finding("directional", "directional", float(s.t[below[0]]), evidence, limit_loss=0.0,
                        reason=f"L < ℓ(0)/n from t = {s.t[below[0]]:.3g}; alignment {s.align[-1]:.4f}")
 
@@ -412,7 +299,7 @@ class Chatterjee:
         certified = np.flatnonzero(holds & (path <= radii) & follows)
         pick = certified[0] if certified.size else int(np.argmax(radii**2 * alpha))
         r, a = float(radii[pick]), float(alpha[pick])
-        evidence = _floats(estimate="sampled: an upper bound on the true infimum", r=r, alpha_hat=a,
+        evidence = floats(estimate="sampled: an upper bound on the true infimum", r=r, alpha_hat=a,
                            lhs=4.0 * L0, rhs=r * r * a, holds=holds[pick], samples=dist.size, path_length=path,
                            inside=path <= r, follows_rate=follows[pick])
         reached = np.flatnonzero(~active)

@@ -223,6 +223,21 @@ def points(rng, X, Y):
     return _column_array(X, "X"), _column_array(Y, "Y")
 
 
+def twins(rng, of, delta=0.1):
+    """Label-noise twins (docs/science.md §2): the data of the target section ``of`` ({name: ..., its
+    parameters}) with every point duplicated, labelled y + ``delta`` and y − ``delta``. For mse the
+    trajectory is the original one and L is shifted by delta², the data floor."""
+    from sadbench.plugins import get_registry
+
+    if not isinstance(of, dict) or "name" not in of:
+        raise SadbenchError(f"of must be a target section with a name, got {of!r}")
+    if not (isinstance(delta, (int, float)) and np.isfinite(delta)):
+        raise SadbenchError(f"delta must be a finite number, got {delta!r}")
+    params = {k: v for k, v in of.items() if k != "name"}
+    X, Y = get_registry().get("target", of["name"])(seed=int(rng.integers(2**32)), **params)
+    return np.concatenate([X, X]), np.concatenate([Y + delta, Y - delta])
+
+
 @hookimpl
 def sadbench_register_targets(register):
     register(Target("polynomial", polynomial, description="polynomial in x1..xd (expr) or SAD preset sad1d/2d/4d"))
@@ -230,3 +245,4 @@ def sadbench_register_targets(register):
     register(Target("separable", separable, description="±1 labels of a random hyperplane, with a margin"))
     register(Target("file", file, description="X, Y from a .npz (arrays X, Y) or .csv (last columns Y)"))
     register(Target("points", points, description="inline X, Y lists"))
+    register(Target("twins", twins, description="another target's points twice, labels y ± delta"))

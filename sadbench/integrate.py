@@ -15,9 +15,9 @@ from sadbench.solution import Probe, Solution
 from sadbench.solvers import driver
 from sadbench.solvers.chunked import RunState, data_digest, run_chunks
 from sadbench.solvers.schedule import save_times
-from sadbench.verdicts.verdict import combine
+from sadbench.verdicts.decide import DECIDED_CAP, UNTIL, UntilDecided, at_rounding_level, judge, stop_reason, with_stop
 
-DEFAULT_DETECTORS = ("nonfinite", "norm_threshold", "critical_point", "divergence", "directional")
+DEFAULT_DETECTORS = ("nonfinite", "norm_threshold", "critical_point", "divergence", "directional", "loss_limit")
 
 #: integrate()'s arguments that define the method; a resumed run keeps the stored values.
 METHOD_OPTIONS = ("loss", "integrator", "dt", "rtol", "atol", "step", "save", "precision")
@@ -111,10 +111,15 @@ def check_labels(loss_spec, Y):
         check_values("Y", Y, labels="sign", loss=loss_spec.name)
 
 
-def integrate(net, theta0, X, Y, *, loss="mse", integrator="dopri5", t_end=1.0, rtol=1e-6, atol=1e-9, dt=None,
+def integrate(net, theta0, X, Y, *, loss="mse", integrator="dopri5", t_end=None, rtol=1e-6, atol=1e-9, dt=None,
               step=None, save="log", detectors="default", max_steps=10_000_000, max_wall=math.inf, backend="cpu",
-              precision="float64", cuda_layout="auto", resume=None, **unknown):
-    """Integrate the gradient flow of ``loss`` for ``net`` from ``theta0`` (P,) or (E, P) to ``t_end``.
+              precision="float64", cuda_layout="auto", resume=None, until=None, **unknown):
+    """Integrate the gradient flow of ``loss`` for ``net`` from ``theta0`` (P,) or (E, P) to ``t_end`` (default 1).
+
+    ``until="decided"`` integrates, decade after decade, until each member's verdict is decided (or its
+    gradient reaches rounding level), up to ``t_end`` (default 1e16, cheap for the stiff integrators, whose
+    steps grow with t) or the ``max_wall`` budget; each member stops on its own, and
+    ``sol.stop_reason`` says why it stopped (:mod:`sadbench.verdicts.decide`).
 
     Fixed-step integrators need ``dt``; for adaptive ones ``dt`` is the first step (chosen automatically
     when omitted), and ``rtol``, ``atol`` and ``step`` (a :class:`~sadbench.options.StepControl`: ``dt_min``,
@@ -152,12 +157,13 @@ def integrate(net, theta0, X, Y, *, loss="mse", integrator="dopri5", t_end=1.0, 
         save = _check_resume_options(resume, given)
         return _continue(resume, t_end, net=net, X=X, Y=Y, max_steps=max_steps, max_wall=max_wall, save=save,
                          detectors=detectors, integrator=None if isinstance(integrator, str) else integrator,
-                         backend=backend, cuda_layout=cuda_layout)
+                         backend=backend, cuda_layout=cuda_layout, until=until)
     _check_net(net)
     registry = net.registry
     method = registry.get("integrator", integrator)
     loss_spec = registry.get("loss", loss)
-    t_end = horizon("t_end", t_end)
+    until = _check_until(until)
+    t_end = horizon("t_end", (DECIDED_CAP if until else 1.0) if t_end is None else t_end)
     rtol, atol = tolerances(rtol, atol)
     step = _check_step(step)
     dt = _check_method(method, net, dt, step)
@@ -187,14 +193,21 @@ def integrate(net, theta0, X, Y, *, loss="mse", integrator="dopri5", t_end=1.0, 
         method_work=np.zeros((n_members, 2 * P + int(method.work_size(P)))), states=states,
         precision=precision,
     )
-    return _run(net, X, Y, method, loss_spec, state, max_steps, max_wall, detector_instances, backend, cuda_layout)
+    return _run(net, X, Y, method, loss_spec, state, max_steps, max_wall, detector_instances, backend, cuda_layout,
+                until)
+
+
+def _check_until(until):
+    if until is not None and until not in UNTIL:
+        raise OptionError("until", f"must be None or one of {', '.join(map(repr, UNTIL))}, got {until!r}")
+    return until
 
 
 _INTEGRATE_KEYWORDS = tuple(inspect.signature(integrate).parameters)[4:-1]
 
 
 def resume(source, t_end=None, *, net=None, X=None, Y=None, max_steps=10_000_000, max_wall=math.inf, save=None,
-           detectors="default", integrator=None, backend="cpu", cuda_layout="auto", **unknown):
+           detectors="default", integrator=None, backend="cpu", cuda_layout="auto", until=None, **unknown):
     """Continue a run to ``t_end`` (default: its own horizon, to finish a run that a budget ended).
 
     ``source`` is a Solution (which remembers its network and data) or its ``resume_state`` dict, possibly
@@ -205,17 +218,20 @@ def resume(source, t_end=None, *, net=None, X=None, Y=None, max_steps=10_000_000
     ``Save(times=...)``). The returned Solution holds the whole series, from t = 0, as one uninterrupted run
     would. ``integrator`` is only needed for a run made with an unregistered Integrator object: pass that
     object again. ``backend`` may differ from the stored run's: the state is the same on both. The run keeps
-    its stored method options and ``precision``.
+    its stored method options and ``precision``. ``until="decided"`` continues until the verdict is decided,
+    up to ``t_end`` (default 1e16), as in :func:`integrate`.
     """
     refuse_unknown("resume", unknown, _RESUME_KEYWORDS)
     return _continue(source, t_end, net=net, X=X, Y=Y, max_steps=max_steps, max_wall=max_wall, save=save,
-                     detectors=detectors, integrator=integrator, backend=backend, cuda_layout=cuda_layout)
+                     detectors=detectors, integrator=integrator, backend=backend, cuda_layout=cuda_layout,
+                     until=until)
 
 
 _RESUME_KEYWORDS = tuple(inspect.signature(resume).parameters)[1:-1]
 
 
-def _continue(source, t_end, *, net, X, Y, max_steps, max_wall, save, detectors, integrator, backend, cuda_layout):
+def _continue(source, t_end, *, net, X, Y, max_steps, max_wall, save, detectors, integrator, backend, cuda_layout,
+              until=None):
     if isinstance(source, Solution):
         if source._context is not None:
             net = net if net is not None else source._context[0]
@@ -240,7 +256,10 @@ def _continue(source, t_end, *, net, X, Y, max_steps, max_wall, save, detectors,
     _check_backend(backend, method)
     X, Y = net.check_data(X, Y)
     state.check_matches(net, X, Y, loss_spec.name)
-    t_end = state.times[-1] if t_end is None else horizon("t_end", t_end)
+    until = _check_until(until)
+    if t_end is None:
+        t_end = max(state.times[-1], DECIDED_CAP) if until else state.times[-1]
+    t_end = horizon("t_end", t_end)
     new_times = _continued_times(state, t_end, None if new_save is None else new_save.times, method)
     detector_instances = resolve_detectors(detectors, net.registry)
     if new_times.size:
@@ -252,7 +271,8 @@ def _continue(source, t_end, *, net, X, Y, max_steps, max_wall, save, detectors,
             state.snapshots = np.concatenate([state.snapshots, extra], axis=1)
     status = state.states[:, driver.STATUS]
     status[np.isin(status, driver.RESUMABLE)] = driver.RUNNING
-    return _run(net, X, Y, method, loss_spec, state, max_steps, max_wall, detector_instances, backend, cuda_layout)
+    return _run(net, X, Y, method, loss_spec, state, max_steps, max_wall, detector_instances, backend, cuda_layout,
+                until)
 
 
 def _continued_times(state, t_end, save, method):
@@ -340,8 +360,9 @@ def _check_precision(precision, method, backend):
 
 
 def _run(net, X, Y, method, loss_spec, state, max_steps, max_wall, detector_instances, backend="cpu",
-         cuda_layout="auto"):
-    """Run the chunk loop on ``state`` and turn the result into a Solution with findings and verdicts."""
+         cuda_layout="auto", until=None):
+    """Run the chunk loop on ``state`` and turn the result into a Solution with findings, verdicts and, per
+    member, why it stopped. With ``until="decided"`` one stop hook judges all detectors together."""
     n_members = state.thetas.shape[0]
     _set_run_control(state.settings, max_steps, [d.events() for _, d in detector_instances])
     state.states[:, driver.STEP_BASE] = state.states[:, driver.N_STEPS] + state.states[:, driver.N_REJECTED]
@@ -349,6 +370,8 @@ def _run(net, X, Y, method, loss_spec, state, max_steps, max_wall, detector_inst
     widths, bias, work = net.problem_arrays(X, n_members)
     probe = Probe(net, X, Y, loss_spec.name)
     stoppers = [d for _, d in detector_instances if callable(getattr(d, "stop", None))]
+    if until == "decided":
+        stoppers = [UntilDecided(detector_instances)]
 
     def traces():
         view = _solution(state, method, 0.0, stats=False)
@@ -363,18 +386,16 @@ def _run(net, X, Y, method, loss_spec, state, max_steps, max_wall, detector_inst
     sol = _solution(state, method, wall, stats=True)
     sol.resume_state = state.to_dict()
     sol._context = (net, X, Y)
-    findings = []
+    findings, verdicts, reasons = [], [], []
     for e in range(n_members):
         trace = sol.member_trace(e, theta0=state.theta0[e], probe=probe)
-        member = []
-        for name, detector in detector_instances:
-            finding = detector.assess(trace)
-            if finding is not None:
-                member.append(finding)
+        verdict, member = judge(trace, detector_instances)
+        status = driver.STATUS_NAMES[int(state.states[e, driver.STATUS])]
+        reasons.append(stop_reason(status, verdict, status == "detector" and at_rounding_level(trace)))
+        verdicts.append(with_stop(verdict, reasons[-1]))
         findings.append(member)
-    verdicts = [combine(member, float(state.states[e, driver.T])) for e, member in enumerate(findings)]
-    sol.findings = findings[0] if state.single else findings
-    sol.verdict = verdicts[0] if state.single else verdicts
+    pick = (lambda items: items[0]) if state.single else (lambda items: items)
+    sol.findings, sol.verdict, sol.stop_reason = pick(findings), pick(verdicts), pick(reasons)
     return sol
 
 

@@ -94,6 +94,7 @@ class Solution:
     integrator: str
     findings: list = field(default_factory=list)
     verdict: object = None
+    stop_reason: object = None  # per member, why the integration ended (sadbench.verdicts.decide.STOP_REASONS)
     resume_state: dict = field(default_factory=dict, repr=False)
     theta_saved: np.ndarray | None = field(default=None, repr=False)
     integrator_stats: object = None

@@ -92,17 +92,17 @@ def integrate_case(case, registry, base=Path("."), start=None):
         last = float(start["times"][-1])
         return resume(start, params["horizon"], net=net, X=X, Y=Y, detectors=params["detectors"],
                       save=None if save is None else [t for t in save if t > last],
-                      backend=params.get("backend", "cpu"), **budgets)
+                      backend=params.get("backend", "cpu"), until=params.get("until"), **budgets)
     init = dict(params["init"])
     scheme = init.pop("scheme")
     theta0 = np.stack([net.init(seed=seed, scheme=scheme, **init) for seed in case.seeds])
     return integrate(net, theta0, X, Y, loss=params["loss"], t_end=params["horizon"], detectors=params["detectors"],
-                     backend=params.get("backend", "cpu"), precision=params.get("precision", "float64"), **options)
+                     backend=params.get("backend", "cpu"), precision=params.get("precision", "float64"),
+                     until=params.get("until"), **options)
 
 
 def _verdict_dict(verdict):
-    return {"detector": verdict.detector, "time": verdict.time, "limit_loss": verdict.limit_loss,
-            "evidence": verdict.evidence, "reason": verdict.reason}
+    return verdict.to_dict()
 
 
 def _worker():

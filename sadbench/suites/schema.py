@@ -12,9 +12,10 @@ from sadbench.options import STEP_FIELDS, OptionError, StepControl, backend as u
 from sadbench.solvers.schedule import save_times
 from sadbench.suites.document import unknown_key
 from sadbench.suites.inputs import case_data
+from sadbench.verdicts.decide import DECIDED_CAP
 from sadbench.verdicts.verdict import LABELS
 
-CASE_KEYS = ("label", "network", "target", "loss", "init", "integrator", "horizon", "save", "detectors",
+CASE_KEYS = ("label", "network", "target", "loss", "init", "integrator", "horizon", "t_max", "save", "detectors",
              "seeds", "expect", "backend", "precision")
 BACKENDS = ("cpu", "cuda")
 NETWORK_KEYS = ("widths", "activation", "bias")
@@ -141,7 +142,7 @@ def check_case(case, ck):
     ck.lookup("loss", case["loss"], ("loss",))
     _check_plugin_section(case, "init", "scheme", ck)
     _check_integrator(ck.section(case, "integrator", INTEGRATOR_KEYS), ck)
-    ck.number(ck.present(case, "horizon", ()), ("horizon",), finite=True)
+    _check_horizon(case, ck)
     _check_save(ck.section(case, "save", SAVE_KEYS), case["horizon"], ck)
     _check_detectors(case["detectors"], ck)
     case["seeds"] = _seeds(case["seeds"], ck)
@@ -152,6 +153,24 @@ def check_case(case, ck):
     ck.option(usable_backend, case.get("backend", "cpu"), ("backend",))
     _check_precision(case, ck)
     _check_data(case, ck)
+
+
+def _check_horizon(case, ck):
+    """A number, or "decided": then the case runs until its verdict is decided, up to ``t_max`` (default
+    1e16). Resolved to a numeric ``horizon`` (t_max) and ``until: decided``, so that everything that reads a
+    case's horizon (the store, continued runs, progress) reads a time."""
+    horizon = ck.present(case, "horizon", ())
+    t_max = case.pop("t_max", None)
+    if horizon == "decided":
+        t_max = DECIDED_CAP if t_max is None else t_max
+        ck.number(t_max, ("t_max",), finite=True)
+        case["horizon"], case["until"] = float(t_max), "decided"
+        return
+    if t_max is not None:
+        raise ck.error(("t_max",), "goes with horizon: decided (it is the longest a case may then run)")
+    if isinstance(horizon, str):
+        raise ck.error(("horizon",), f"expected a positive number or 'decided', got {horizon!r}")
+    ck.number(horizon, ("horizon",), finite=True)
 
 
 def _check_precision(case, ck):

@@ -15,7 +15,9 @@ A suite is checked completely before anything runs, and every mistake is reporte
       integrator: {name: dopri5, rtol: 1.0e-8, atol: 1.0e-8}  # or {name: rk4, dt: 0.05}; also dt_min,
                                                                # dt_max, max_steps, max_wall_time,
                                                                # safety, factor_min, factor_max
-      horizon: 1.0e4                                           # t_end (required)
+      horizon: 1.0e4                                           # t_end (required), or "decided":
+      t_max: 1.0e12                                            # run until the verdict is decided, up
+                                                               # to t_max (default 1e16)
       save: {schedule: log, per_decade: 10, t_first: 0.01}    # or {schedule: linear, per_decade: N}
                                                                # or {times: [...]}
       detectors: default        # or null, or a list of names / {name: {params}}

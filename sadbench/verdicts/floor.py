@@ -42,16 +42,21 @@ class DataFloor:
 
 def tie_groups(X, odd=False):
     """(group index per point, sign per point): points with equal inputs share a group with sign +1; with
-    ``odd``, x and -x share one too (sign -1 for the second), and x = 0 gets sign 0 (an odd network gives 0)."""
+    ``odd``, x and -x share one too (sign -1 for the second), and x = 0 gets sign 0 (an odd network gives 0).
+
+    For the odd pairing, inputs are compared after rounding to 1e-12 of their largest magnitude: a symmetric
+    grid such as ``linspace(-1, 1, 16)`` has x_i = -x_(n-1-i) only to an ulp, and an odd network's outputs at
+    such points differ by that much, far below anything the floor is used for."""
     X = np.asarray(X, dtype=np.float64)
     signs = np.ones(len(X))
     keys = X.copy()
     if odd:
-        nonzero = X != 0
+        quantum = 1e-12 * max(1.0, float(np.max(np.abs(X))))
+        keys = np.round(X / quantum)
+        nonzero = keys != 0
         first = np.where(nonzero.any(axis=1), nonzero.argmax(axis=1), 0)
-        leading = X[np.arange(len(X)), first]
-        signs = np.sign(leading)
-        keys = X * np.where(signs == 0, 1.0, signs)[:, None]
+        signs = np.sign(keys[np.arange(len(X)), first])
+        keys = keys * np.where(signs == 0, 1.0, signs)[:, None]
     _, groups = np.unique(keys, axis=0, return_inverse=True)
     return groups.ravel(), signs
 

@@ -71,9 +71,11 @@ def _labels_degree(unique, means):
 
 
 def sad_premise(net, shape, loss, X, Y):
-    """Thms 3.4/3.5 (docs/science.md §2): a non-polynomial SAD activation, mse, labels that are a polynomial
-    of degree ≥ 2, and more distinct data points than parameters (else the network can typically interpolate
-    and L > 0 everywhere is doubtful)."""
+    """Thms 3.4/3.5 (docs/science.md §2): a non-polynomial SAD activation in a network with biases (the
+    architecture of the theorems: a bias-free odd network on even data reaches its floor at N = 0), mse,
+    labels that are a polynomial of degree ≥ 2 (the means over tied points: what a network can be fitted to),
+    and more distinct data points than parameters (else the network can typically interpolate and L > floor
+    everywhere is doubtful)."""
     unique, means = _group_means(X, Y)
     P, n = net.num_params, len(unique)
     degree, tested = _labels_degree(unique, means) if loss.labels == "real" else (None, -1)
@@ -85,6 +87,7 @@ def sad_premise(net, shape, loss, X, Y):
         (net.activation.sad and not shape["polynomial"], False,
          f"activation {net.activation.name} is {'' if net.activation.sad else 'not '}SAD"
          + (" but polynomial" if shape["polynomial"] else "")),
+        (net.bias, False, "the network has biases" if net.bias else "the network has no biases"),
         (loss.name == "mse", False, f"loss {loss.name}" + ("" if loss.name == "mse" else ", not mse")),
         (degree is not None and degree >= 2, False, degree_text),
         (True, n <= P, f"n = {n} distinct points {'≤' if n <= P else '>'} P = {P} parameters"
