@@ -60,7 +60,8 @@ def judge(trace, detectors, with_forecast=True):
         s = Series.of(trace)
         if len(s) >= 3:
             estimate = estimate_limit(s.t, s.loss, s.grad, trace.floor)
-            verdict = _with(verdict, forecast=forecast(s, estimate, trace.floor))
+            best = min(max(estimate.value, 0.0), s.loss[-1]) if estimate.finite else math.nan
+            verdict = _with(verdict, forecast=forecast(s, estimate, trace.floor), limit_loss=trace.floor + best)
     return verdict, findings
 
 
