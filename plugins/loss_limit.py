@@ -41,9 +41,9 @@ class LossLimit:
 
     L − floor → 0 is established at the last saved time when (1) it fell at least like t^-``min_rate`` over
     every trailing window of ``windows`` decades (no levelling off at any scale), the longest starting after
-    the fitting transient (L − floor below ``transient`` of its initial value), and (2) the energy estimate does
-    not contradict it: the tail integral converges and the estimate's lower end is at most ``zero_fraction``
-    of L − floor. The fall alone can be fooled by a flow that has just reached a positive limit exponentially,
+    the fitting transient (L − floor below ``transient`` of its initial value), and (2) the energy estimate
+    agrees: the tail integral converges and, taking the steepest recent decay of ||∇L||² (the smallest tail),
+    L* − floor is at most ``zero_fraction`` of L − floor. The fall alone can be fooled by a flow that has just reached a positive limit exponentially,
     the estimate alone by a flow about to level off; not both at once. A divergent SAD flow's loss falls in
     bursts: in a plateau (1) fails and the estimate reads a positive limit, so it says "undecided" there and
     a longer run decides at the next drop.
@@ -81,7 +81,7 @@ class LossLimit:
             why = "still in the fitting transient" if falling else "not falling steadily at every scale"
             return finding("info", f"L − floor over the last {', '.join(f'{w:g}' for w in self.windows)} decades "
                                    f"falls like {shown}: {why}; {estimate.text()}")
-        if not (estimate.finite and estimate.lo <= self.zero_fraction * s.loss[-1]):
+        if not (estimate.finite and estimate.value <= self.zero_fraction * s.loss[-1]):
             return finding("info", f"L − floor falls like {shown}, but {estimate.text()} reads a positive limit")
         premises = None if trace.probe is None else trace.probe.premises
         if premises is None or not premises.positive_excess:

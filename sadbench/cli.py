@@ -17,6 +17,7 @@ from sadbench.report.export import FORMATS as EXPORT_FORMATS, TABLES, export
 from sadbench.plugins import get_registry
 from sadbench.suites.runner import plan, run_suite
 from sadbench.specs import SPEC_TYPES
+from sadbench.suites.grounds import premises_report
 from sadbench.suites.store import Store, open_results
 from sadbench.suites.suite import load_suite
 from sadbench.report.table import cases_table, render, results_table
@@ -94,9 +95,13 @@ def run(suite, results, plugins, rerun, retry_failed, jobs, executor, scheduler)
 @_suite
 @_plugins
 def validate(suite, plugins):
-    """Check SUITE without running it."""
+    """Check SUITE without running it, and show which theorems' premises hold for each case."""
     loaded = load_suite(suite, plugins=plugins)
     click.echo(f"{suite}: ok; cases: {len(loaded.cases)}; runs (cases × seeds): {loaded.n_runs}")
+    table, warnings = premises_report(loaded)
+    click.echo(table)
+    for warning in warnings:
+        click.echo(warning)
 
 
 @click.command("list")

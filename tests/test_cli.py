@@ -32,7 +32,7 @@ def test_run_prints_a_row_per_case_and_seed_and_the_results_file(tiny_run):
     assert result.exit_code == 0, result.output
     lines = result.stdout.splitlines()
     assert lines[0].split() == ["case", "activation", "widths", "target", "loss", "integrator", "seed", "t", "L",
-                                "||θ||", "grad", "evals", "wall", "s", "status", "verdict"]
+                                "||θ||", "grad", "evals", "wall", "s", "status", "verdict", "decided", "at", "t"]
     rows = [line.split() for line in lines[2:6]]
     assert [(row[0], row[6]) for row in rows] == [("toy", "0"), ("toy", "1"), ("line", "0"), ("line", "1")]
     assert lines[6].startswith("expected \\ verdict")  # the suite has expect: labels, so a confusion table
@@ -84,7 +84,9 @@ def test_invalid_suite_exits_1_with_the_error_and_no_traceback(tmp_path):
 
 def test_validate_and_list(tmp_path):
     result = invoke("validate", TINY)
-    assert result.stdout == f"{TINY}: ok; cases: 2; runs (cases × seeds): 4\n"
+    lines = result.stdout.splitlines()
+    assert lines[0] == f"{TINY}: ok; cases: 2; runs (cases × seeds): 4"
+    assert lines[1].split()[:3] == ["case", "data", "floor"] and [line.split()[0] for line in lines[3:]] == ["toy", "line"]
     listing = invoke("list", TINY).stdout.splitlines()
     assert listing[0].split()[:3] == ["case_id", "label", "activation"]
     rows = [line.split() for line in listing[2:]]

@@ -55,7 +55,7 @@ def test_confusion_counts_accuracy_decided_and_wrong():
     lines = c.text().splitlines()
     assert lines[0].split() == ["expected", "\\", "verdict", *LABELS]
     assert lines[2].split() == ["converged", "1", "0", "0", "1", "0"]
-    assert lines[-1] == "accuracy 2/5 = 40.0%, decided 4/5 = 80.0%, wrong 2"
+    assert lines[-1] == "decided 4/5, wrong 2 (decided 80.0%, accuracy 2/5 = 40.0%)"
 
 
 def test_confusion_rejects_unknown_labels_and_unequal_lengths():

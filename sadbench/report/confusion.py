@@ -8,9 +8,7 @@ it, so the table reports accuracy, the decided fraction and the wrong count apar
 from dataclasses import dataclass
 
 from sadbench.report.table import render
-from sadbench.verdicts.verdict import LABELS
-
-DECIDED = ("converged", "diverging", "directional")
+from sadbench.verdicts.verdict import DECIDED, LABELS
 
 
 @dataclass(frozen=True)
@@ -34,9 +32,13 @@ class Confusion:
     def text(self):
         """The table, then one summary line."""
         rows = [[expected] + [self.counts[expected][v] for v in LABELS] for expected in self.counts]
-        summary = (f"accuracy {self.correct}/{self.total} = {100 * self.accuracy:.1f}%, decided "
-                   f"{self.decided}/{self.total} = {100 * self.decided_fraction:.1f}%, wrong {self.wrong}")
-        return render(["expected \\ verdict", *LABELS], rows) + "\n" + summary
+        return render(["expected \\ verdict", *LABELS], rows) + "\n" + self.summary()
+
+    def summary(self):
+        """``decided N/M, wrong K`` against the expected labels, then the accuracy."""
+        return (f"decided {self.decided}/{self.total}, wrong {self.wrong} "
+                f"(decided {100 * self.decided_fraction:.1f}%, accuracy {self.correct}/{self.total} = "
+                f"{100 * self.accuracy:.1f}%)")
 
 
 def confusion(expected_labels, verdict_labels):

@@ -2,8 +2,10 @@
 
 import json
 
+from sadbench.verdicts.verdict import DECIDED
+
 RESULT_COLUMNS = ("case", "activation", "widths", "target", "loss", "integrator", "seed", "t", "L", "||θ||",
-                  "grad evals", "wall s", "status", "verdict")
+                  "grad evals", "wall s", "status", "verdict", "decided at t")
 
 
 def render(headers, rows):
@@ -35,12 +37,20 @@ def result_rows(store, case_ids):
                 case["integrator"]]
         wall = _number(case["wall_time"], ".2f")
         if case["error"] is not None:
-            rows += [head + [seed, "", "", "", "", wall, "error", ""] for seed in case["params"]["seeds"]]
+            rows += [head + [seed, "", "", "", "", wall, "error", "", ""] for seed in case["params"]["seeds"]]
             continue
         for m in members.get(case["case_id"], []):
             rows.append(head + [m["seed"], _number(m["t_final"], ".4g"), _number(m["loss_final"], ".3e"),
-                                _number(m["norm_final"], ".4g"), m["n_grad"], wall, m["status"], m["verdict"]])
+                                _number(m["norm_final"], ".4g"), m["n_grad"], wall, m["status"], m["verdict"],
+                                _decided_at(m)])
     return rows
+
+
+def _decided_at(member):
+    """The time the verdict was reached, for a decided one (from the stored verdict)."""
+    if member["verdict"] not in DECIDED:
+        return ""
+    return _number((member["verdict_json"] or {}).get("time"), ".3g")
 
 
 def results_table(store, case_ids):

@@ -19,6 +19,7 @@ from sadbench.verdicts.verdict import combine
 
 DECIDED_CAP = 1e16  # the default horizon of until="decided": stiff steps grow with t, so it is cheap to reach
 NOISE_MARGIN = 10.0
+NOISE_CHECK_BELOW = 1e-6
 _NOISE_ULPS = 8.0
 UNTIL = ("decided",)
 
@@ -43,10 +44,15 @@ def gradient_noise(probe, theta):
 
 
 def at_rounding_level(trace):
-    """Whether the member's gradient is within NOISE_MARGIN of its rounding noise (σ·√P) at its last state."""
+    """Whether the member's gradient is within NOISE_MARGIN of its rounding noise (σ·√P) at its last state.
+    Only asked once ||∇L|| has fallen ``NOISE_CHECK_BELOW`` below its largest saved value: above that the
+    noise, a small multiple of eps·||∇L|| at first, cannot have caught up."""
     if trace.probe is None or not np.all(np.isfinite(trace.theta)):
         return False
     grad = float(np.linalg.norm(trace.grad))
+    largest = np.nanmax(np.asarray(trace.grad_norm, dtype=float), initial=0.0)
+    if not grad < NOISE_CHECK_BELOW * largest:
+        return False
     return grad <= NOISE_MARGIN * gradient_noise(trace.probe, trace.theta) * math.sqrt(trace.theta.size)
 
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from sadbench.verdicts.floor import data_floor
-from sadbench.verdicts.shapes import activation_shape, polynomial_degree
+from sadbench.verdicts.shapes import MAX_DEGREE, activation_shape, polynomial_degree
 
 YES, NO, DOUBTFUL = "yes", "no", "doubtful"
 
@@ -29,23 +29,26 @@ class Premise:
     holds: str
     why: tuple
     numbers: dict = field(default_factory=dict)
+    failing: tuple = ()  # the reasons among ``why`` that fail or are doubtful
 
     def to_dict(self):
-        return {"theorem": self.theorem, "holds": self.holds, "why": list(self.why), "numbers": dict(self.numbers)}
+        return {"theorem": self.theorem, "holds": self.holds, "why": list(self.why), "numbers": dict(self.numbers),
+                "failing": list(self.failing)}
 
     def text(self):
         return f"{self.name} ({self.theorem}): {self.holds} — {'; '.join(self.why)}"
 
 
-def _verdict_of(checks):
-    """(holds, reasons) from (ok, doubtful, reason) triples: no if any fails, doubtful if any is doubtful."""
+def _premise(name, theorem, checks, numbers=None):
+    """The Premise from (ok, doubtful, reason) triples: no if any fails, doubtful if any is doubtful."""
     holds = YES
     for ok, doubtful, _ in checks:
         if not ok:
             holds = NO
         elif doubtful and holds == YES:
             holds = DOUBTFUL
-    return holds, tuple(reason for _, _, reason in checks)
+    return Premise(name, theorem, holds, tuple(reason for _, _, reason in checks), dict(numbers or {}),
+                   tuple(reason for ok, doubtful, reason in checks if not ok or doubtful))
 
 
 def _group_means(X, Y):
@@ -80,21 +83,22 @@ def sad_premise(net, shape, loss, X, Y):
     P, n = net.num_params, len(unique)
     degree, tested = _labels_degree(unique, means) if loss.labels == "real" else (None, -1)
     numbers = {"n_distinct": n, "P": P, "degree": degree, "max_degree_tested": tested}
+    undetermined = degree is None and 0 <= tested < MAX_DEGREE
     degree_text = (f"the labels are exactly a polynomial of degree {degree}" if degree is not None else
-                   f"the labels fit no polynomial of degree ≤ {tested} exactly" if tested >= 0 else
-                   "class labels, not a polynomial target")
+                   f"the labels fit no polynomial of degree ≤ {tested} exactly" + (
+                       " (higher degrees need more distinct points)" if undetermined else "")
+                   if tested >= 0 else "class labels, not a polynomial target")
     checks = [
         (net.activation.sad and not shape["polynomial"], False,
          f"activation {net.activation.name} is {'' if net.activation.sad else 'not '}SAD"
          + (" but polynomial" if shape["polynomial"] else "")),
         (net.bias, False, "the network has biases" if net.bias else "the network has no biases"),
         (loss.name == "mse", False, f"loss {loss.name}" + ("" if loss.name == "mse" else ", not mse")),
-        (degree is not None and degree >= 2, False, degree_text),
+        ((degree is not None and degree >= 2) or undetermined, undetermined, degree_text),
         (True, n <= P, f"n = {n} distinct points {'≤' if n <= P else '>'} P = {P} parameters"
          + (": the network can typically interpolate, so L > 0 everywhere is doubtful" if n <= P else "")),
     ]
-    holds, why = _verdict_of(checks)
-    return Premise("sad", "Thm 3.4: L > floor at every θ, inf L = floor", holds, why, numbers)
+    return _premise("sad", "Thm 3.4: L > floor at every θ, inf L = floor", checks, numbers)
 
 
 def chatterjee_premise(net, shape, X):
@@ -109,9 +113,8 @@ def chatterjee_premise(net, shape, X):
         (d >= n, False, f"d = {d} {'≥' if d >= n else '<'} n = {n}"),
         (rank == n, False, f"the inputs are {'' if rank == n else 'not '}linearly independent (rank {rank})"),
     ]
-    holds, why = _verdict_of(checks)
-    return Premise("chatterjee", "Chatterjee's criterion: 4·L(θ0) < r²·α ⇒ converges, L → 0", holds, why,
-                   {"n": n, "d": d, "rank": rank})
+    return _premise("chatterjee", "Chatterjee's criterion: 4·L(θ0) < r²·α ⇒ converges, L → 0", checks,
+                    {"n": n, "d": d, "rank": rank})
 
 
 def homogeneous_degree(net):
@@ -134,18 +137,16 @@ def ji_telgarsky_premise(net, loss, floor):
                                        "classification loss"),
         (floor.contradictory == 0, False, f"{floor.contradictory} groups of tied points with opposite labels"),
     ]
-    holds, why = _verdict_of(checks)
-    return Premise("ji_telgarsky", "Ji–Telgarsky: θ/||θ|| converges once every point is classified", holds, why,
-                   {"degree": degree})
+    return _premise("ji_telgarsky", "Ji–Telgarsky: θ/||θ|| converges once every point is classified", checks,
+                    {"degree": degree})
 
 
 def unattained_premise(floor):
     """docs/science.md §6: a group whose loss has no finite minimiser keeps L > floor at every θ."""
-    holds = YES if floor.unattained else NO
     why = (f"{floor.unattained} groups of points whose loss only tends to its infimum as the output tends to "
            "±∞" if floor.unattained else "every group's loss has a finite minimiser")
-    return Premise("unattained", "L > floor at every θ; L → floor forces ||θ|| → ∞", holds, (why,),
-                   {"groups": floor.unattained})
+    return _premise("unattained", "L > floor at every θ; L → floor forces ||θ|| → ∞",
+                    [(floor.unattained > 0, False, why)], {"groups": floor.unattained})
 
 
 def bounded_premise(net, shape, loss):
@@ -155,8 +156,7 @@ def bounded_premise(net, shape, loss):
         (shape["affine"], False, f"activation {net.activation.name} is {'' if shape['affine'] else 'not '}affine"),
         (loss.name == "mse", False, f"loss {loss.name}" + ("" if loss.name == "mse" else ", not mse")),
     ]
-    holds, why = _verdict_of(checks)
-    return Premise("bounded", "deep linear networks: bounded trajectory ⇒ converges", holds, why)
+    return _premise("bounded", "deep linear networks: bounded trajectory ⇒ converges", checks)
 
 
 @dataclass(frozen=True)
@@ -180,6 +180,17 @@ class CasePremises:
     def lines(self):
         return [f"data floor: {self.floor.value:.6g} ({self.floor.groups} groups of {self.floor.points} points, "
                 f"{self.floor.contradictory} contradictory)"] + [p.text() for p in self.premises.values()]
+
+
+def expectation_warning(expect, premises):
+    """Why an ``expect:`` label rests on no premise that holds, or "": "diverging" needs Thm 3.4's premises
+    or an unattained floor, "directional" Ji–Telgarsky's (other arguments may still hold: say them)."""
+    needs = {"diverging": ("sad", "unattained"), "directional": ("ji_telgarsky",)}.get(expect, ())
+    if not needs or any(premises.holds(name) for name in needs):
+        return ""
+    failing = "; ".join(f"{name} {premises.premises[name].holds} ({', '.join(premises.premises[name].failing)})"
+                        for name in needs)
+    return f"expect: {expect} rests on no theorem whose premises hold here: {failing}"
 
 
 def case_premises(net, X, Y, loss):

@@ -20,7 +20,7 @@ _GRID = np.linspace(-8.0, 8.0, 1601)
 _EXACT = 1e-11
 _CLIFF = 1e3
 _MAX_COEFFICIENTS = 1500  # the largest polynomial basis tried (its least-squares fit costs ~ its cube)
-_MAX_DEGREE = 40
+MAX_DEGREE = 40
 
 
 @lru_cache(maxsize=None)
@@ -98,7 +98,7 @@ def polynomial_degree(X, Y):
     scale = float(np.sqrt(np.mean((Y - Y.mean(axis=0)) ** 2))) or 1.0
     order = np.random.default_rng(0).permutation(n)
     tested, previous = -1, math.inf
-    for degree in range(_MAX_DEGREE + 1):
+    for degree in range(MAX_DEGREE + 1):
         size = math.comb(degree + d, d)
         if size >= n or size > _MAX_COEFFICIENTS:
             break
