@@ -16,6 +16,9 @@ from conftest import PLUGIN_FILE
 ROOT = Path(__file__).resolve().parents[1]
 BENCHMARKS = ROOT / "benchmarks" / "asv_bench"
 COLD_IMPORT = "integrators.Compile.timeraw_import_cold"  # a whole numba compile: slow tests only
+DECIDED = {f"decide.{suite}.{track}" for suite in ("GroundTruth", "HeldOut", "HeldOut2", "Quickstart")
+           for track in ("track_undecided", "track_undecided_fraction", "track_wrong")}
+HELD_OUT = {name for name in DECIDED if ".HeldOut" in name}  # minutes each: slow tests only
 
 
 @pytest.fixture
@@ -57,11 +60,11 @@ def test_every_benchmark_runs_once(discover):
         f"integrators.Accuracy.{n}" for n in ("track_rel_error_loss", "track_rel_error_theta",
                                               "track_grads_to_tolerance")} | {
         "integrators.Verdicts.track_misclassified", "integrators.Verdicts.track_undecided",
-        "integrators.FirstRun.timeraw_first_run", COLD_IMPORT}
+        "integrators.FirstRun.timeraw_first_run", COLD_IMPORT} | DECIDED
     assert set(benchmarks) == expected
     caches, values = {}, {}
     for name, benchmark in benchmarks.items():
-        if name != COLD_IMPORT:
+        if name != COLD_IMPORT and name not in HELD_OUT:
             values[name] = run_once(benchmark, caches)
     # dopri5 at rtol 1e-6 on the small tanh problem against scipy's DOP853 reference at 1e-13
     assert 0 < values["integrators.Accuracy.track_rel_error_loss"] < 1e-5
@@ -70,6 +73,19 @@ def test_every_benchmark_runs_once(discover):
     assert math.isfinite(grads) and grads > 0
     assert values["integrators.Verdicts.track_misclassified"] == 0  # ground_truth.yaml: dopri5 gets all right
     assert all(s > 0 for s in values["integrators.Speed.time_horizon"]["samples"])
+    for suite in ("GroundTruth", "Quickstart"):  # issue 19: at least 90% decided, none wrong
+        assert values[f"decide.{suite}.track_wrong"] == 0
+        assert values[f"decide.{suite}.track_undecided_fraction"] <= 0.1
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not os.environ.get("SADBENCH_SLOW_TESTS"), reason="minutes: set SADBENCH_SLOW_TESTS=1")
+def test_held_out_tracks_run(discover):
+    benchmarks = discover(["dopri5"])
+    caches = {}
+    for name in sorted(HELD_OUT):
+        value = run_once(benchmarks[name], caches)
+        assert value >= 0 and (not name.endswith("track_wrong") or value == 0), (name, value)
 
 
 @pytest.mark.slow
