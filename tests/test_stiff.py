@@ -303,7 +303,7 @@ def tanh_x2_late():
     X, Y = registry.get("target", "polynomial")(seed=0, expr="x^2", n=32, sampling="grid")
     net = sadbench.Network([1, 4, 1], activation="tanh")
     sol = sadbench.integrate(net, net.init(seed=0), X, Y, integrator="bdf", t_end=1e11, rtol=1e-8, atol=1e-10,
-                             save_per_decade=1, t_first=1e2, detectors=None)
+                             save=sadbench.Save(per_decade=1, t_first=1e2), detectors=None)
     return net, X, Y, sol
 
 
@@ -339,7 +339,7 @@ def test_bdf_stays_cheap_where_the_gradient_is_at_rounding_level(tanh_x2_late):
     net, X, Y, sol = tanh_x2_late
     late = sol.resume(1e13, detectors=None)
     tight = sadbench.integrate(net, sol.theta, X, Y, integrator="bdf", t_end=1e13 - 1e11, rtol=1e-10,
-                               atol=1e-12, save_per_decade=1, t_first=1e2, detectors=None)
+                               atol=1e-12, save=sadbench.Save(per_decade=1, t_first=1e2), detectors=None)
     steps = late.n_steps - sol.n_steps
     assert late.status == "success" and steps < 3000, steps
     assert abs(late.loss_final - tight.loss_final) <= 1e-3 * tight.loss_final

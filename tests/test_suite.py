@@ -63,7 +63,7 @@ def test_misspelt_case_key_gets_a_suggestion(tmp_path):
     path = write(tmp_path, VALID + "cases:\n  - {label: a}\n  - {label: b, horizn: 5}\n")
     assert error_of(path) == (
         f"{path}:7: cases[b].horizn: unknown key 'horizn'; valid: backend, detectors, expect, horizon, init, "
-        "integrator, label, loss, network, precision, save, seeds, target (did you mean 'horizon'?)"
+        "integrator, label, loss, network, precision, save, seeds, t_max, target (did you mean 'horizon'?)"
     )
 
 
@@ -105,7 +105,7 @@ def test_unclosed_list_reports_where_it_started(tmp_path):
 
 def test_wrong_types_and_missing_keys(tmp_path):
     path = write(tmp_path, VALID.replace("horizon: 10.0", "horizon: soon"))
-    assert error_of(path) == f"{path}:4: defaults.horizon: expected a positive number, got 'soon'"
+    assert error_of(path) == f"{path}:4: defaults.horizon: expected a positive number or 'decided', got 'soon'"
     path = write(tmp_path, VALID.replace("widths: [1, 4, 1], ", ""))
     assert error_of(path) == f"{path}:2: defaults.network: missing key 'widths'"
     path = write(tmp_path, VALID + "  expect: divergent\n")
