@@ -27,12 +27,10 @@ are device functions of their own with the layer's widths and offsets as constan
 cached on disk (numba-cuda's cache, its key extended by :func:`source_digest`).
 """
 
-import hashlib
 import math
 import time
 import types as pytypes
 from functools import lru_cache, reduce
-from pathlib import Path
 
 import numpy as np
 from numba import cuda
@@ -50,6 +48,7 @@ from sadbench.solvers.driver import (  # the state columns, settings, observable
 )
 from sadbench.solvers.driver import T as T_  # the state column of t (``T`` is the threads per member below)
 from sadbench.errors import SadbenchError
+from sadbench.jit import global_names, source_digest, uses_njit
 from sadbench.specs import _cause
 
 if not hasattr(np, "row_stack"):
@@ -139,10 +138,6 @@ class _CudaMath(pytypes.ModuleType):
         return _CudaMath, ("math",)
 
 
-def _uses_njit(module):
-    return any(isinstance(v, (CPUDispatcher, _Intrinsic)) for v in vars(module).values())
-
-
 def _translate(value):
     """:func:`_translate_hashable`, for any value (unhashable ones, arrays say, are constants: kept)."""
     try:
@@ -168,20 +163,9 @@ def _translate_hashable(value):
     if isinstance(value, pytypes.BuiltinFunctionType) and value.__name__ in _CudaMath._integer and (
             getattr(math, value.__name__, None) is value):
         return _CudaMath._integer[value.__name__]
-    if isinstance(value, pytypes.ModuleType) and _uses_njit(value):
+    if isinstance(value, pytypes.ModuleType) and uses_njit(value):
         return _ShadowModule(value)
     return value
-
-
-def _global_names(py_func):
-    """The global names ``py_func``'s code (nested functions included) may look up."""
-    names = set()
-    stack = [py_func.__code__]
-    while stack:
-        code = stack.pop()
-        names.update(code.co_names)
-        stack.extend(c for c in code.co_consts if isinstance(c, pytypes.CodeType))
-    return names
 
 
 def _cacheable(*device_functions):
@@ -196,50 +180,11 @@ def _cacheable(*device_functions):
     return True
 
 
-def source_digest(*functions):
-    """A digest of every source file the device versions of ``functions`` (njit functions) compile from:
-    their own, and those of the njit functions, intrinsics and modules they reach through globals and
-    closures. It is part of each kernel's disk-cache key: numba-cuda's own key covers the kernel's closures
-    but not a module a plugin function reaches by attribute (GELU's ``vmath.ndtr_pdf_no_nan``), so an edit
-    there would otherwise load a stale kernel."""
-    files, seen = set(), set()
-    stack = [fn.py_func for fn in functions]
-    while stack:
-        value = stack.pop()
-        if id(value) in seen:
-            continue
-        seen.add(id(value))
-        if isinstance(value, CPUDispatcher):
-            stack.append(value.py_func)
-        elif isinstance(value, _Intrinsic):
-            stack.append(value._defn)
-        elif isinstance(value, pytypes.ModuleType) and _uses_njit(value):
-            files.add(value.__file__)
-            stack.extend(v for v in vars(value).values() if isinstance(v, (CPUDispatcher, _Intrinsic)))
-        elif isinstance(value, pytypes.FunctionType):
-            files.add(value.__code__.co_filename)
-            stack.extend(value.__globals__[name] for name in _global_names(value) if name in value.__globals__)
-            stack.extend(cell.cell_contents for cell in value.__closure__ or ())
-    digest = hashlib.sha256()
-    for path in sorted(files):
-        digest.update(path.encode() + b"\0" + _read_or_empty(path))
-    return int(digest.hexdigest()[:15], 16)
-
-
-def _read_or_empty(path):
-    """A source file's bytes; none for code with no file (a notebook cell, ``exec``), whose functions
-    numba-cuda's key covers by value."""
-    try:
-        return Path(path).read_bytes()
-    except OSError:
-        return b""
-
-
 def _device_from_source(py_func, argtypes=None):
     """``py_func`` as a CUDA device function, its globals and closure translated; compiled now for
     ``argtypes`` when given (numba-cuda's eager compilation), else at its first call."""
     env = dict(py_func.__globals__)
-    for name in _global_names(py_func) & env.keys():
+    for name in global_names(py_func) & env.keys():
         env[name] = _translate(env[name])
     closure = None
     if py_func.__closure__:

@@ -6,10 +6,10 @@ the driver's default controller wherever it does not need to differ.
 
 import math
 
-from numba import njit
+from sadbench.jit import compiled
 
 
-@njit(cache=True)
+@compiled()
 def step_factor(err, err_prev, error_order, safety, factor_min, factor_max):
     """Factor for the next step size after a step with scaled error ``err``.
 
@@ -26,7 +26,7 @@ def step_factor(err, err_prev, error_order, safety, factor_min, factor_max):
     return min(factor_max, max(factor_min, factor))
 
 
-@njit(cache=True)
+@compiled()
 def scaled_rms(v, y_old, y_new, rtol, atol):
     """RMS of ``v`` scaled by ``atol + rtol·max(|y_old|, |y_new|)``: the error norm all methods use."""
     s = 0.0

@@ -9,14 +9,11 @@ chunks, checks the wall clock and the detectors between them, and can resume a s
 
 import math
 
-from numba import njit, prange, types
+from numba import prange, types
 
-from sadbench.solvers import control
 from sadbench import signatures as sig
+from sadbench.jit import compiled
 from sadbench.solvers.control import step_factor
-from sadbench.solvers.jitcache import drop_if_stale
-
-drop_if_stale(__file__, control)
 
 # Status codes (scipy/diffrax style: codes in the kernel, messages on the host). WALL_TIME and DETECTOR
 # are set by the host between chunks.
@@ -61,7 +58,7 @@ Q_LOSS, Q_NORM, Q_GRAD_NORM, Q_ALIGN, Q_DIR_COS, Q_N_GRAD, Q_N_STEPS = range(7)
 OBSERVABLES = ("loss", "norm", "grad_norm", "align", "dir_cos", "n_grad", "n_steps")
 
 
-@njit(cache=True)
+@compiled()
 def _norm(v):
     s = 0.0
     for x in v:
@@ -69,7 +66,7 @@ def _norm(v):
     return math.sqrt(s)
 
 
-@njit(cache=True)
+@compiled()
 def _dot(u, v):
     s = 0.0
     for i in range(u.size):
@@ -77,7 +74,7 @@ def _dot(u, v):
     return s
 
 
-@njit(cache=True)
+@compiled()
 def _record(out, snaps, k, loss, y, f, anchor, state):
     norm, grad_norm = _norm(y), _norm(f)
     out[k, Q_LOSS] = loss
@@ -93,8 +90,7 @@ def _record(out, snaps, k, loss, y, f, anchor, state):
         snaps[k, :] = y
 
 
-@njit(types.float64(sig.FUNCTIONS, sig.PROBLEM, sig.VECTOR, sig.VECTOR, sig.VECTOR, sig.VECTOR, sig.VECTOR),
-      cache=True)
+@compiled(types.float64(sig.FUNCTIONS, sig.PROBLEM, sig.VECTOR, sig.VECTOR, sig.VECTOR, sig.VECTOR, sig.VECTOR))
 def initial_step(functions, prob, y, f, y1, f1, settings):
     """Hairer–Nørsett–Wanner's starting step (scipy's ``select_initial_step``); ``y1``, ``f1`` are scratch."""
     rtol, atol, order = settings[RTOL], settings[ATOL], settings[ORDER]
@@ -128,7 +124,7 @@ MEMBER = types.void(
 )
 
 
-@njit(MEMBER, cache=True)
+@compiled(MEMBER)
 def integrate_member(functions, attempt, prob, params, y, f, anchor, work, save_t, settings, state, out, snaps):
     """Integrate one member from its state towards save time ``CHUNK_END``, or until it stops.
 
@@ -234,7 +230,7 @@ ENSEMBLE = types.void(
 )
 
 
-@njit(ENSEMBLE, parallel=True, cache=True)
+@compiled(ENSEMBLE, parallel=True)
 def integrate_ensemble(functions, attempt, X, Y, widths, bias, work, params, thetas, grads, anchors,
                        method_work, save_t, settings, states, out, snapshots):
     """Every member still running, spread over threads; each keeps its own step size."""
@@ -245,7 +241,7 @@ def integrate_ensemble(functions, attempt, X, Y, widths, bias, work, params, the
                              save_t, settings, states[e], out[e], snapshots[e])
 
 
-@njit(ENSEMBLE, cache=True)
+@compiled(ENSEMBLE)
 def integrate_serial(functions, attempt, X, Y, widths, bias, work, params, thetas, grads, anchors,
                      method_work, save_t, settings, states, out, snapshots):
     """The same on one thread: a call of the parallel loop costs milliseconds to hand its first-class

@@ -65,7 +65,7 @@ from pathlib import Path
 import yaml
 
 from sadbench.errors import SadbenchError, UnknownNameError
-from sadbench.model.kernels import PRECISIONS
+from sadbench.model.precision import PRECISIONS
 from sadbench.plugins import get_registry
 from sadbench.verdicts.verdict import LABELS
 
