@@ -6,7 +6,9 @@ import numpy as np
 
 from sadbench.errors import SadbenchError
 from sadbench.model import data
-from sadbench.model.kernels import PRECISIONS, gradient_kernels, loss_grad_ensemble, work_size
+from sadbench.model.kernels import gradient_kernels, loss_grad_ensemble
+from sadbench.model.layout import work_size
+from sadbench.model.precision import PRECISIONS
 from sadbench.options import OptionError, integer
 from sadbench.plugins import get_registry
 
