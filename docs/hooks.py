@@ -36,6 +36,8 @@ def _yaml(value):
         return {True: "true", False: "false", None: "null"}[value]
     if isinstance(value, (tuple, list)):
         return "[" + ", ".join(_yaml(v) for v in value) + "]"
+    if isinstance(value, float) and abs(value) >= 1e5:
+        return f"{value:.1e}"  # 1.0e+06, as suites write it
     return repr(value) if isinstance(value, str) else str(value)
 
 

@@ -1,8 +1,9 @@
-"""An initialiser plugin: He (Kaiming) normal weights N(0, 2/fan_in) and constant biases.
+"""An initialiser plugin: He (Kaiming) normal weights N(0, 2/fan_in) and constant
+biases.
 
-``init(layers, rng, **params)`` returns the flat parameter vector: for each layer in order, W (fan_out ×
-fan_in, row-major), then b when the layer has biases (``layer.bias``). Run:
-``python docs/examples/initialiser_he.py``.
+``init(layers, rng, **params)`` returns the flat parameter vector: for each layer in
+order, W (fan_out × fan_in, row-major), then b when the layer has biases
+(``layer.bias``). Run: ``python docs/examples/initialiser_he.py``.
 """
 
 import numpy as np
@@ -22,7 +23,11 @@ def he_normal(layers, rng, bias=0.0):
 
 @sadbench.hookimpl
 def sadbench_register_initialisers(register):
-    register(sadbench.Initialiser("he_normal", he_normal, description="N(0, 2/fan_in), bias const"))
+    register(
+        sadbench.Initialiser(
+            "he_normal", he_normal, description="N(0, 2/fan_in), bias const"
+        )
+    )
 
 
 if __name__ == "__main__":
@@ -30,4 +35,7 @@ if __name__ == "__main__":
     net = sadbench.Network([1, 64, 64, 1], activation="tanh", registry=registry)
     theta = net.init(seed=0, scheme="he_normal", bias=0.1)
     W2, b2 = net.unflatten(theta)[1]
-    print(f"P = {theta.size}; second layer: std {W2.std():.4f} (expected {np.sqrt(2 / 64):.4f}), b = {b2[0]}")
+    print(
+        f"P = {theta.size}; second layer: std {W2.std():.4f} "
+        f"(expected {np.sqrt(2 / 64):.4f}), b = {b2[0]}"
+    )

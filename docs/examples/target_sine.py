@@ -1,8 +1,8 @@
 """A target plugin: y = sin(frequency·π·x) on n points of [-1, 1], uniform or on a grid.
 
-``build(rng, **params)`` receives a seeded numpy Generator (the suite's ``target.seed``) and the target's
-parameters; its keyword parameters are the keys a suite may give (others are refused, naming the
-target). Run: ``python docs/examples/target_sine.py``.
+``build(rng, **params)`` receives a seeded numpy Generator (the suite's ``target.seed``)
+and the target's parameters; its keyword parameters are the keys a suite may give
+(others are refused, naming the target). Run: ``python docs/examples/target_sine.py``.
 """
 
 import numpy as np
