@@ -167,5 +167,5 @@ def load_suite(path, registry=None, plugins=()):
         registry = get_registry(plugin_paths)
     return Suite(
         name=doc.data.get("name", path.stem), description=doc.data.get("description", ""), path=path,
-        registry=registry, cases=_cases(doc, expand(doc, explicit, registry)),
+        registry=registry, cases=_cases(doc, expand(doc, explicit, registry, path.parent)),
     )
