@@ -29,7 +29,7 @@ class Layer:
 
 class Network:
     """A fully connected network ``widths = [d, h1, ..., k]`` with ``activation`` after every hidden layer
-    and a linear output layer (SCIENCE.md §1)."""
+    and a linear output layer (docs/science.md §1)."""
 
     def __init__(self, widths, activation="tanh", bias=True, registry=None):
         if not isinstance(widths, (list, tuple, np.ndarray)) or len(widths) < 2 or not all(
