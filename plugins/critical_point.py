@@ -4,7 +4,7 @@ import numpy as np
 
 from sadbench import Finding
 from sadbench.verdicts.limit import estimate_limit
-from sadbench.verdicts.series import Series, first_stable
+from sadbench.verdicts.series import Series
 from sadbench_plugins._findings import floats, undecided
 
 

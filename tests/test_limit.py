@@ -1,7 +1,6 @@
 """The limit-loss estimate (sadbench.verdicts.limit), the forecast and the loss_limit detector, on flows whose
 L(t) and ||∇L(t)||² = -dL/dt are known in closed form (docs/science.md §4, §6)."""
 
-import math
 
 import numpy as np
 import pytest

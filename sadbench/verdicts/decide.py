@@ -9,6 +9,7 @@ that noise grows; docs/science.md §5).
 """
 
 import math
+from dataclasses import replace
 
 import numpy as np
 
@@ -67,14 +68,8 @@ def judge(trace, detectors, with_forecast=True):
         if len(s) >= 3:
             estimate = estimate_limit(s.t, s.loss, s.grad, trace.floor)
             best = min(max(estimate.value, 0.0), s.loss[-1]) if estimate.finite else math.nan
-            verdict = _with(verdict, forecast=forecast(s, estimate, trace.floor), limit_loss=trace.floor + best)
+            verdict = replace(verdict, forecast=forecast(s, estimate, trace.floor), limit_loss=trace.floor + best)
     return verdict, findings
-
-
-def _with(verdict, **changes):
-    from dataclasses import replace
-
-    return replace(verdict, **changes)
 
 
 class UntilDecided:
@@ -101,4 +96,4 @@ def stop_reason(status, verdict, rounding):
 
 def with_stop(verdict, reason):
     """``verdict`` with ``stopped`` set to the words of ``reason``."""
-    return _with(verdict, stopped=STOP_REASONS.get(reason, reason))
+    return replace(verdict, stopped=STOP_REASONS.get(reason, reason))
