@@ -5,6 +5,7 @@ User errors (:class:`~sadbench.errors.SadbenchError`) print ``error: <message>``
 code 1, without a traceback; anything else is a bug and keeps its traceback.
 """
 
+import shlex
 import sys
 from pathlib import Path
 
@@ -33,6 +34,12 @@ class UserError(click.ClickException):
 
 
 class _Group(click.Group):
+    argv = ()
+
+    def main(self, args=None, **extra):
+        self.argv = tuple(sys.argv[1:] if args is None else args)  # what a run records as its command line
+        return super().main(args=args, **extra)
+
     def invoke(self, ctx):
         try:
             return super().invoke(ctx)
@@ -90,18 +97,21 @@ def _list_option(ctx, param, value):
 @click.option("--scheduler", metavar="ADDRESS",
               help="Dask scheduler (tcp://host:port); without it --executor dask starts a LocalCluster.")
 @_select
+@click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE",
+              help="Set a suite default (dotted key, YAML value), e.g. --set integrator.rtol=1e-10 (repeatable); "
+                   "cases and grid entries that set the key keep theirs.")
 @click.option("--repeat", default=1, show_default=True, type=click.IntRange(min=1), metavar="N",
               help="Time each case N times after one warm-up run; the results store the min and median "
                    "(1: one run, its compile time taken out).")
-def run(suite, results, plugins, rerun, retry_failed, jobs, executor, scheduler, select, repeat):
+def run(suite, results, plugins, rerun, retry_failed, jobs, executor, scheduler, select, overrides, repeat):
     """Run every case of SUITE not yet stored and print one row per case and seed.
 
     --results may contain {commit}, replaced by the git commit sadbench runs from (with -dirty for
     uncommitted changes), to keep each commit's results apart for `sadbench compare`."""
     chosen = _executor(executor, jobs, scheduler)
-    loaded, _ = _selected(load_suite(suite, plugins=plugins), select)
+    loaded, _ = _selected(load_suite(suite, plugins=plugins, overrides=overrides), select)
     report = run_suite(loaded, _results_dir(results), executor=chosen, rerun=rerun, retry_failed=retry_failed,
-                       progress=sys.stderr, repeat=repeat, command=" ".join(["sadbench", *sys.argv[1:]]))
+                       progress=sys.stderr, repeat=repeat, command=_command_line())
     with Store(report.path) as store:
         click.echo(results_table(store, report.case_ids))
         failed = [row for row in store.cases(report.case_ids) if row["error"] is not None]
@@ -213,6 +223,11 @@ def compare_command(before, after, factor, rtol, only_changed):
     click.echo(text(comparison, only_changed))
     if comparison.regressions:
         sys.exit(1)
+
+
+def _command_line():
+    root = click.get_current_context().find_root().command
+    return shlex.join(["sadbench", *getattr(root, "argv", sys.argv[1:])])
 
 
 def _results_dir(results):
