@@ -18,6 +18,8 @@ from sadbench.verdicts.verdict import LABELS
 #: Statuses of a member that ran to its horizon or was ended by an event or a detector that had decided.
 COMPLETED = ("success", "stop_norm", "stop_grad", "detector")
 DECIDED = ("converged", "diverging", "directional")
+#: Verdicts of a flow whose ||θ|| → ∞ ("directional" refines "diverging").
+DIVERGENT = ("diverging", "directional")
 _NOT_AXES = ("label", "seeds", "expect")
 _DEFAULT_TOLERANCES = {name: inspect.signature(integrate).parameters[name].default for name in ("rtol", "atol")}
 
