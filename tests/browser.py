@@ -39,7 +39,8 @@ class Browser:
             [executable, "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
              "--remote-debugging-pipe", f"--user-data-dir={self.profile}", "--no-first-run", "about:blank"],
             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-            pass_fds=(3, 4, to_browser_r, from_browser_w), preexec_fn=lambda: _onto_3_and_4(to_browser_r, from_browser_w))
+            pass_fds=(3, 4, to_browser_r, from_browser_w),
+            preexec_fn=lambda: _onto_3_and_4(to_browser_r, from_browser_w))
         os.close(to_browser_r)
         os.close(from_browser_w)
         self._buffer, self._next_id, self.events = b"", 0, []

@@ -67,7 +67,8 @@ def test_regressions_exit_1_and_the_reverse_is_an_improvement(before, tmp_path):
     wrong = case_id(before, "reachable", "dopri5", 1e-6)
     worse = case_id(before, "sad", "bosh3", 1e-6)
     slow = case_id(before, "sad", "dopri5", 1e-6)
-    (wall_times,) = sqlite3.connect(before).execute("SELECT wall_times FROM cases WHERE case_id = ?", (slow,)).fetchone()
+    (wall_times,) = sqlite3.connect(before).execute("SELECT wall_times FROM cases WHERE case_id = ?",
+                                                    (slow,)).fetchone()
     slower = [3 * max(json.loads(wall_times)) + t for t in json.loads(wall_times)]
     after = edited(before, tmp_path,
                    ("UPDATE members SET verdict = 'diverging' WHERE case_id = ? AND seed = 0", (wrong,)),

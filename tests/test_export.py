@@ -142,7 +142,8 @@ def test_csv_and_jsonl_read_back_to_the_frame(results, table, tmp_path):
 
 def test_cli_writes_to_stdout_and_refuses_what_it_cannot_write(results, tmp_path):
     out = tmp_path / "members.jsonl"
-    assert CliRunner().invoke(build_cli(), ["export", str(results), "--format", "jsonl", "--out", str(out)]).exit_code == 0
+    written = CliRunner().invoke(build_cli(), ["export", str(results), "--format", "jsonl", "--out", str(out)])
+    assert written.exit_code == 0
     to_stdout = CliRunner().invoke(build_cli(), ["export", str(results), "--format", "jsonl"])
     assert to_stdout.stdout == out.read_text() and len(out.read_text().splitlines()) == 5
     wrong = CliRunner().invoke(build_cli(), ["export", str(results), "--format", "xml"])
@@ -151,7 +152,8 @@ def test_cli_writes_to_stdout_and_refuses_what_it_cannot_write(results, tmp_path
     assert binary.exit_code == 1 and binary.stderr == "error: --format parquet writes a binary file: give --out PATH\n"
     nowhere = tmp_path / "missing" / "members.csv"
     unwritable = CliRunner().invoke(build_cli(), ["export", str(results), "--format", "csv", "--out", str(nowhere)])
-    assert unwritable.exit_code == 1 and unwritable.stderr == f"error: cannot write {nowhere}: No such file or directory\n"
+    assert unwritable.exit_code == 1
+    assert unwritable.stderr == f"error: cannot write {nowhere}: No such file or directory\n"
     missing = CliRunner().invoke(build_cli(), ["export", str(tmp_path / "none.sqlite"), "--format", "csv"])
     assert missing.exit_code == 1 and missing.stderr == f"error: no results file at {tmp_path / 'none.sqlite'}\n"
 

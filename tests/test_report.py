@@ -162,7 +162,8 @@ def test_times_to_divergence_count_only_members_with_a_divergent_verdict(report,
     assert rows["[0.924, 1.52]"]["divergent verdict"] == "0" and rows["[0.924, 1.52]"]["members"] == "6"
     sad = rows["[1, 2]"]
     finite = [t for t in times["[1, 2]"] if np.isfinite(t)]
-    assert (int(sad["members"]), int(sad["divergent verdict"]), int(sad["||θ|| > 2·||θ(0)||"])) == (6, 6, len(finite))
+    counts = (int(sad["members"]), int(sad["divergent verdict"]), int(sad["||θ|| > 2·||θ(0)||"]))
+    assert counts == (6, 6, len(finite))
     assert sad["median time"] == format(float(np.median(finite)), ".6g")
 
 

@@ -96,7 +96,8 @@ def test_set_overrides_a_default_and_cases_that_set_the_key_keep_theirs():
 @pytest.mark.parametrize("override, message", [
     ("integrator.rtol=-1", "--set integrator.rtol=-1: expected a positive number, got -1"),
     ("integrator.rtl=1e-9", "--set integrator.rtl=1e-9: unknown key 'rtl'; valid: atol, dt, dt_max, dt_min, "
-                            "factor_max, factor_min, max_steps, max_wall_time, name, rtol, safety (did you mean 'rtol'?)"),
+                            "factor_max, factor_min, max_steps, max_wall_time, name, rtol, safety "
+                            "(did you mean 'rtol'?)"),
     ("horizn=3", "--set horizn=3: unknown key 'horizn'; valid: backend, detectors, expect, horizon, init, "
                  "integrator, label, loss, network, precision, save, seeds, target (did you mean 'horizon'?)"),
     ("horizon", "--set horizon: expected KEY=VALUE, such as integrator.rtol=1e-10"),

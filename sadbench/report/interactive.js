@@ -51,7 +51,8 @@
     box.addEventListener("change", function () { state.verdicts[v] = box.checked; draw(); });
   });
   var count = el("div", {"class": "sb-count", "id": "sb-count"}, root);
-  var svg = svgEl("svg", {"id": "sb-plot", "viewBox": "0 0 " + W + " " + H, "width": "100%", "style": "max-width:1000px",
+  var svg = svgEl("svg", {"id": "sb-plot", "viewBox": "0 0 " + W + " " + H, "width": "100%",
+                          "style": "max-width:1000px",
                           "role": "img", "aria-label": "trajectories"}, root);
   var tooltip = el("div", {"class": "sb-tooltip", "id": "sb-tooltip"}, root);
 
@@ -120,7 +121,8 @@
     ticks(x).forEach(function (tk) {
       var px = x.map(tk[0]);
       svgEl("line", {"x1": px, "x2": px, "y1": M.top, "y2": H - M.bottom, "stroke": "#eee"}, axes);
-      svgEl("text", {"x": px, "y": H - M.bottom + 16, "text-anchor": "middle", "font-size": 11}, axes).textContent = tk[1];
+      svgEl("text", {"x": px, "y": H - M.bottom + 16, "text-anchor": "middle", "font-size": 11}, axes)
+        .textContent = tk[1];
     });
     ticks(y).forEach(function (tk) {
       var py = y.map(tk[0]);

@@ -2,7 +2,8 @@
 
 Every quantity the theory speaks about is a power or a logarithm of t (docs/science.md §2, §4), so every panel
 is log-log (||θ|| on a log x-axis only: its growth is slow). A line's colour is its verdict (the report's
-colours, :data:`~sadbench.report.figures.VERDICT_COLOURS`); its dash pattern tells the cases of a figure apart. Figures are built on matplotlib's
+colours, :data:`~sadbench.report.figures.VERDICT_COLOURS`); its dash pattern tells the cases of a figure apart.
+Figures are built on matplotlib's
 object-oriented API, without pyplot, so no global backend is touched; each is written as PNG and SVG.
 """
 

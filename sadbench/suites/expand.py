@@ -12,7 +12,8 @@ from sadbench.suites.schema import BASE, CASE_KEYS, Checker, Layer, check_case
 #: Most cases one suite may expand to (grid axes multiply: a few long ones are a lot of cases).
 MAX_CASES = 100_000
 
-# The key that picks a section's variant; a case that changes it replaces the section (the format in :mod:`sadbench.suites.suite`).
+# The key that picks a section's variant; a case that changes it replaces the section (the merging rules in
+# :mod:`sadbench.suites.suite`).
 _VARIANT = {
     "target": lambda m: m.get("name"),
     "init": lambda m: m.get("scheme"),
@@ -116,10 +117,10 @@ def _label(case, combo):
     return f"{network['activation']} {_short(network['widths'])} {case['target']['name']}"
 
 
-def expand(doc, explicit, registry, set_layers=()):
+def expand(doc, explicit, registry, base, set_layers=()):
     """Every explicit case × every grid/zip point, resolved, checked and labelled, in file order: pairs of
-    (resolved case, the file path it comes from). ``set_layers`` locate the defaults that ``--set`` gave
-    (:mod:`sadbench.suites.overrides`)."""
+    (resolved case, the file path it comes from). ``base`` is the suite's folder (target paths);
+    ``set_layers`` locate the defaults that ``--set`` gave (:mod:`sadbench.suites.overrides`)."""
     defaults = doc.data.get("defaults", {})
     in_file = "cases" in doc.data
     axes = _axes(doc)
@@ -127,6 +128,7 @@ def expand(doc, explicit, registry, set_layers=()):
     if total > MAX_CASES:
         raise doc.error(("grid",) if "grid" in doc.data else ("zip",) if axes else ("cases",),
                         f"the suite expands to {total} cases; at most {MAX_CASES} fit in one suite")
+    built = {}  # the data of each distinct target, built once
     for i, explicit_case in enumerate(explicit):
         root = ("cases", i) if in_file else ("defaults",)
         layers = [Layer(explicit_case, root)] if in_file else []
@@ -138,6 +140,6 @@ def expand(doc, explicit, registry, set_layers=()):
             for override in combo:
                 resolved = _apply(resolved, override, doc)
             overrides = [Layer(_nested(p, v), origin, len(p)) for p, v, origin in reversed(combo)]
-            check_case(resolved, Checker(doc, overrides + layers, root, registry))
+            check_case(resolved, Checker(doc, overrides + layers, root, registry, base, built))
             resolved["label"] = _label(resolved, combo)
             yield resolved, combo[-1][2] if combo else root

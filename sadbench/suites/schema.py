@@ -2,11 +2,16 @@
 plugins it names and their parameters, numbers and their ranges; errors point at the file line that set the
 faulty value."""
 
+import json
 import math
 
-from sadbench.errors import UnknownNameError
+from sadbench.errors import SadbenchError, UnknownNameError
+from sadbench.model.data import check_data, check_values
 from sadbench.model.kernels import PRECISIONS
+from sadbench.options import STEP_FIELDS, OptionError, StepControl, backend as usable_backend, tolerances
+from sadbench.solvers.schedule import save_times
 from sadbench.suites.document import unknown_key
+from sadbench.suites.inputs import case_data
 from sadbench.verdicts.verdict import LABELS
 
 CASE_KEYS = ("label", "network", "target", "loss", "init", "integrator", "horizon", "save", "detectors",
@@ -53,8 +58,10 @@ class Layer:
 class Checker:
     """Checks one resolved case; errors point at the layer (highest precedence first) that set the value."""
 
-    def __init__(self, doc, layers, root, registry):
+    def __init__(self, doc, layers, root, registry, base=".", built=None):
         self.doc, self.layers, self.root, self.registry = doc, layers, root, registry
+        self.base = base  # the suite's folder: a target's path is relative to it
+        self.built = {} if built is None else built  # the data of each target section checked so far
 
     def locate(self, path):
         for n in range(len(path), 0, -1):
@@ -106,6 +113,13 @@ class Checker:
         ok = _is_number(value) and (value > 0 if strict else value >= 0) and (not finite or math.isfinite(value))
         self.require(ok, path, "a positive number" if strict else "a non-negative number", value)
 
+    def option(self, check, value, path):
+        """``check(value)`` of :mod:`sadbench.options`, its OptionError at ``path``."""
+        try:
+            return check(value)
+        except OptionError as exc:
+            raise self.error(path, exc.problem) from None
+
     def integer(self, value, path, strict=True):
         ok = isinstance(value, int) and not isinstance(value, bool) and (value > 0 if strict else value >= 0)
         self.require(ok, path, "a positive integer" if strict else "a non-negative integer", value)
@@ -135,7 +149,9 @@ def check_case(case, ck):
         raise ck.error(("expect",), f"expected one of {', '.join(LABELS)}, got {case['expect']!r}")
     if case.get("backend", "cpu") not in BACKENDS:
         raise ck.error(("backend",), f"expected one of {', '.join(BACKENDS)}, got {case['backend']!r}")
+    ck.option(usable_backend, case.get("backend", "cpu"), ("backend",))
     _check_precision(case, ck)
+    _check_data(case, ck)
 
 
 def _check_precision(case, ck):
@@ -182,6 +198,20 @@ def _check_integrator(integrator, ck):
         ck.integer(integrator["max_steps"], ("integrator", "max_steps"))
     if not method.adaptive and "dt" not in integrator:
         raise ck.error(("integrator", "name"), f"integrator {method.name!r} is fixed-step: give integrator.dt")
+    _check_step_control(integrator, method, ck)
+
+
+def _check_step_control(integrator, method, ck):
+    """The settings together, as ``sadbench.integrate`` checks them: tolerances, StepControl's ranges and
+    orderings (``dt_min ≤ dt_max``, ``factor_min < 1 < factor_max``, ``0 < safety ≤ 1``), and an adaptive
+    method's first step within [dt_min, dt_max]; the error points at the key named."""
+    try:
+        tolerances(integrator.get("rtol", 1e-6), integrator.get("atol", 1e-9))
+        step = StepControl(**{key: integrator[key] for key in STEP_FIELDS if key in integrator})
+        if method.adaptive and "dt" in integrator:
+            step.check_first_step(integrator["dt"])
+    except OptionError as exc:
+        raise ck.error(("integrator", exc.key), exc.problem) from None
 
 
 def _check_save(save, horizon, ck):
@@ -198,6 +228,10 @@ def _check_save(save, horizon, ck):
     if save["schedule"] not in ("log", "linear"):
         raise ck.error(("save", "schedule"), f"expected 'log' or 'linear', got {save['schedule']!r}")
     ck.integer(save["per_decade"], ("save", "per_decade"))
+    try:
+        save_times(save["schedule"], horizon, save["per_decade"], save.get("t_first"))
+    except SadbenchError as exc:
+        raise ck.error(("save", "per_decade"), str(exc)) from None
     if "t_first" in save:
         ck.number(save["t_first"], ("save", "t_first"))
 
@@ -231,3 +265,30 @@ def _seeds(seeds, ck):
     ) and len(set(seeds)) == len(seeds)
     ck.require(ok, ("seeds",), "a list of distinct non-negative integers or {count, start}", seeds)
     return seeds
+
+
+def _check_data(case, ck):
+    """Build the case's data once per distinct target section and check them against the network and the
+    loss: at least one point, the widths' input and output sizes, finite values, ±1 labels for a
+    classification loss. A target that refuses its input (a missing file, a bad expression: a
+    SadbenchError) is reported at its line; one that fails otherwise (a bug in a plugin) is left to the run,
+    which stores the case as failed with its traceback and goes on with the others."""
+    target, network = case["target"], case["network"]
+    key = json.dumps(target, sort_keys=True, default=str)
+    if key not in ck.built:
+        try:
+            ck.built[key] = case_data(target, ck.registry, ck.base)
+        except SadbenchError as exc:
+            raise ck.error(("target",), str(exc)) from None
+        except Exception:
+            ck.built[key] = None
+    if ck.built[key] is None:
+        return
+    X, Y = ck.built[key]
+    loss = ck.lookup("loss", case["loss"], ("loss",))
+    try:
+        X, Y = check_data(X, Y, network["widths"][0], network["widths"][-1])
+        if loss.labels == "sign":
+            check_values("Y", Y, labels="sign", loss=loss.name)
+    except SadbenchError as exc:
+        raise ck.error(("target",), f"the data of target {target['name']!r}: {exc}") from None

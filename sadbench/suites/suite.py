@@ -170,5 +170,5 @@ def load_suite(path, registry=None, plugins=(), overrides=()):
         registry = get_registry(plugin_paths)
     return Suite(
         name=doc.data.get("name", path.stem), description=doc.data.get("description", ""), path=path,
-        registry=registry, cases=_cases(doc, expand(doc, explicit, registry, doc.layers)),
+        registry=registry, cases=_cases(doc, expand(doc, explicit, registry, path.parent, doc.layers)),
     )
