@@ -164,7 +164,8 @@ def plugins(plugins):
               help="One or two grid axes for the phase diagram (dotted keys such as network.activation,target.n); "
                    "default: the two with the most values, problem settings before integrator ones.")
 @click.option("--divergence-factor", default=2.0, show_default=True, type=click.FloatRange(min=1, min_open=True),
-              help="Time to divergence: the first saved time with ||θ|| > K·||θ(0)||.")
+              help="Time to divergence, over the members with a divergent verdict: the first saved time with "
+                   "||θ|| > K·||θ(0)||.")
 @click.option("--seed-figures/--no-seed-figures", default=True, show_default=True,
               help="Add a figure of every seed's trajectory per group (slow for big suites).")
 def report(results, out, formats, axes, divergence_factor, seed_figures):
