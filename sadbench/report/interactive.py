@@ -64,9 +64,11 @@ def explorer_data(results):
                 "axes": [values[key].index(results.value(case, key)) for key in axes],
                 **{name: _rounded(column[index]) for name, column in cols.items()},
             })
+    short = [key_text(key) for key in axes]
+    labels = [s if short.count(s) == 1 else key for s, key in zip(short, axes)]  # network.widths, target.widths
     return {
-        "axes": [{"key": key, "label": key_text(key), "values": [value_text(key, v) for v in values[key]]}
-                 for key in axes],
+        "axes": [{"key": key, "label": label, "values": [value_text(key, v) for v in values[key]]}
+                 for key, label in zip(axes, labels)],
         "verdicts": list(LABELS), "colours": VERDICT_COLOURS, "quantities": [list(q) for q in QUANTITIES],
         "members": members, "total": total, "truncated": total > len(members),
     }

@@ -15,7 +15,7 @@ import numpy as np
 
 from sadbench import __version__
 from sadbench.report import figures
-from sadbench.report.analysis import (DIVERGENT, Results, performance_profile, phase_diagram, profile_costs,
+from sadbench.report.analysis import (DIVERGENT, MISSING, Results, performance_profile, phase_diagram, profile_costs,
                                       setting, time_to_divergence, verdict_counts, work_precision)
 from sadbench.errors import SadbenchError
 from sadbench.report.grounds import grounds_section
@@ -96,7 +96,8 @@ def _group_key(results, fewest):
 def _describe(results, case, keys):
     """A case by its values on ``keys`` in words (``gelu 1-10-20-10-1 rtol=1e-10``), or by its label when
     there are none."""
-    return describe([(k, results.value(case, k)) for k in keys]) or case_text(case["label"])
+    pairs = [(k, results.value(case, k)) for k in keys]
+    return describe([(k, v) for k, v in pairs if v != MISSING]) or case_text(case["label"])
 
 
 def _curves(results, path, with_seeds):
@@ -105,8 +106,7 @@ def _curves(results, path, with_seeds):
     for case in results.cases:
         series = [results.series(case["case_id"], m["seed"]) for m in results.members[case["case_id"]]]
         if series:
-            others = [k for k in results.axes if k != key]
-            groups.setdefault(results.value(case, key), {})[_describe(results, case, others)] = series
+            groups.setdefault(results.value(case, key), {})[case_text(case["label"])] = series
     items = [Plot(f"curves-{i}", f"{pair_text(key, value)}: median over seeds, 10–90 % band",
                   _png(figures.median_curves(cases))) for i, (value, cases) in enumerate(groups.items())]
     if with_seeds:
