@@ -137,3 +137,18 @@ def test_speed_is_significant_only_beyond_the_factor_and_the_spread(a, b, mark):
 ])
 def test_verdict_changes(before_, after_, expect, kind):
     assert verdict_change(before_, after_, expect) == kind
+
+
+def test_results_dir_can_name_the_commit(tmp_path):
+    """``--results 'DIR/{commit}'`` keeps each commit's results apart, for comparing two commits."""
+    from sadbench.suites.environment import git_state
+
+    git = git_state()
+    suite = Path(__file__).resolve().parent / "suites" / "tiny.yaml"
+    result = CliRunner().invoke(build_cli(), ["run", str(suite), "--results", str(tmp_path / "{commit}"), "-k", "toy"])
+    if not git:
+        assert result.exit_code == 1 and "{commit} needs sadbench installed from a git checkout" in result.stderr
+        return
+    assert result.exit_code == 0, result.output
+    folder = git["commit"][:12] + ("-dirty" if git["dirty"] else "")
+    assert (tmp_path / folder / "tiny.sqlite").is_file()
