@@ -313,6 +313,10 @@ def test_the_page_in_a_real_browser(report):
                                          " return [t.style.display, t.textContent]; })()")
         labels = {case_text(label) for (label,) in db.execute("SELECT label FROM cases")}
         assert display == "block" and text.split(",")[0] in labels and ": undecided (" in text
+        browser.evaluate("(() => { const s = document.getElementById('sb-quantity'); s.value = 'R';"
+                         " s.dispatchEvent(new Event('change')); })()")  # R = ||θ||·||∇L||, formed in the page
+        assert browser.evaluate(paths) == 12
+        assert browser.evaluate("document.querySelector('#sb-plot text[transform]').textContent") == "R = ||θ||·||∇L||"
         assert browser.errors() == []
     finally:
         browser.close()

@@ -82,8 +82,14 @@
     if (!state.verdicts[member.verdict]) { return false; }
     return Object.keys(state.filters).every(function (a) { return member.axes[a] === state.filters[a]; });
   }
+  function column(member, name) {  // R = ||θ||·||∇L|| is formed here, not shipped
+    if (name !== "R") { return member[name]; }
+    return member.norm.map(function (v, i) {
+      return v === null || member.grad_norm[i] === null ? null : v * member.grad_norm[i];
+    });
+  }
   function points(member, yLog) {
-    var t = member.t, y = member[state.quantity], out = [];
+    var t = member.t, y = column(member, state.quantity), out = [];
     for (var i = 0; i < t.length; i++) {
       if (t[i] > 0 && y[i] !== null && isFinite(y[i]) && (!yLog || y[i] > 0)) { out.push([t[i], y[i]]); }
     }
