@@ -315,7 +315,7 @@ def test_the_page_in_a_real_browser(report):
         assert display == "block" and text.split(",")[0] in labels and ": undecided (" in text
         browser.evaluate("(() => { const s = document.getElementById('sb-quantity'); s.value = 'R';"
                          " s.dispatchEvent(new Event('change')); })()")  # R = ||θ||·||∇L||, formed in the page
-        assert browser.evaluate(paths) == 12
+        assert browser.evaluate(paths) == 6  # the target.Y filter still holds
         assert browser.evaluate("document.querySelector('#sb-plot text[transform]').textContent") == "R = ||θ||·||∇L||"
         assert browser.errors() == []
     finally:
