@@ -9,6 +9,10 @@ A case not stored yet whose only differences from a stored one are a longer hori
 (``max_steps``, ``max_wall_time``), explicit save times, label or ``expect`` continues the stored run from its
 resume state (θ, t, step size, controller and method state) instead of starting over, unless ``rerun``:
 raising a suite's horizon from 1e8 to 1e9 integrates only from 1e8 on.
+
+Every call records a run in the store (start and end times, options, environment: versions, git commit,
+CPU, GPU) and each case it computes names that run. ``repeat`` N > 1 times each case N times after one
+warm-up (:mod:`sadbench.suites.timing`); the stored results are the last run's, which are the same bits.
 """
 
 import functools
@@ -23,6 +27,8 @@ from pathlib import Path
 
 import numpy as np
 
+from sadbench.errors import SadbenchError
+from sadbench.suites.environment import environment
 from sadbench.suites.executors import Local
 from sadbench.integrate import integrate, resume
 from sadbench.model.network import Network
@@ -32,6 +38,7 @@ from sadbench.suites.inputs import case_data, file_digest
 from sadbench.suites.progress import Progress
 from sadbench.suites.provenance import local_plugin_files, provenance, result_key
 from sadbench.suites.store import SERIES_COLUMNS, CaseRecord, Store
+from sadbench.suites.timing import timed
 
 
 @dataclass(frozen=True)
@@ -47,6 +54,8 @@ class Task:
     lineage: str  # what a longer run of the same flow shares with this one (see the module docstring)
     continued_from: str | None = None  # the stored case this one continues
     start: dict | None = None  # its resume state
+    repeat: int = 1  # timed runs after a warm-up (1: one run, no warm-up)
+    run_id: str | None = None  # the run (store.runs) this task belongs to
 
     @property
     def label(self):
@@ -109,7 +118,7 @@ def _worker():
     return f"{socket.gethostname()}:{os.getpid()}"
 
 
-def _record(task, solution):
+def _record(task, solution, timing):
     stats = solution.integrator_stats if len(task.case.seeds) > 1 else [solution.integrator_stats]
     members, series = [], {}
     for e, seed in enumerate(task.case.seeds):
@@ -124,26 +133,29 @@ def _record(task, solution):
         })
         trace = solution.member_trace(e)
         series[seed] = {name: np.asarray(getattr(trace, name), dtype=float).tolist() for name in SERIES_COLUMNS}
-    return CaseRecord(task.case_id, task.suite, task.label, task.case.params, task.provenance, solution.wall_time,
+    return CaseRecord(task.case_id, task.suite, task.label, task.case.params, task.provenance, timing.median,
                       _worker(), members=members, series=series, lineage=task.lineage,
-                      state=solution.resume_state, continued_from=task.continued_from)
+                      state=solution.resume_state, continued_from=task.continued_from, timing=timing.as_dict(),
+                      run_id=task.run_id)
 
 
 def failure(task, exc, wall_time, trace=None):
     """The record of a case that raised ``exc`` (in the worker, or in the executor around it)."""
     return CaseRecord(task.case_id, task.suite, task.label, task.case.params, task.provenance, wall_time,
                       _worker(), error=f"{type(exc).__name__}: {exc}",
-                      traceback=trace or "".join(traceback.format_exception(exc)))
+                      traceback=trace or "".join(traceback.format_exception(exc)), run_id=task.run_id)
 
 
 def execute(task):
     """Run one task and return its record; never raises for a failing case. Runs in worker processes."""
     start = time.perf_counter()
     try:
-        solution = integrate_case(task.case, get_registry(task.plugin_files), Path(task.base), task.start)
+        registry = get_registry(task.plugin_files)
+        solution, timing = timed(lambda: integrate_case(task.case, registry, Path(task.base), task.start),
+                                 task.repeat)
     except Exception as exc:
         return failure(task, exc, time.perf_counter() - start)
-    return _record(task, solution)
+    return _record(task, solution, timing)
 
 
 def lineage(params, origin):
@@ -180,17 +192,26 @@ def results_path(suite, results_dir="results"):
     return Path(results_dir) / f"{suite.name}.sqlite"
 
 
-def run_suite(suite, results_dir="results", *, executor=None, rerun=False, retry_failed=False, progress=None):
+def run_suite(suite, results_dir="results", *, executor=None, rerun=False, retry_failed=False, progress=None,
+              repeat=1, command=None):
     """Run every case of ``suite`` that is not stored yet into ``RESULTS_DIR/<name>.sqlite``.
 
     ``executor`` defaults to :class:`~sadbench.suites.executors.Local` with one job. ``progress`` is the stream
     that shows progress (:class:`~sadbench.suites.progress.Progress`: a bar on a terminal, lines otherwise), None
-    for none. Returns a :class:`RunReport`.
+    for none. ``repeat`` times each case that many times after a warm-up; ``command`` is what the run records
+    as its command line. Returns a :class:`RunReport`.
     """
+    if not (isinstance(repeat, int) and repeat >= 1):
+        raise SadbenchError(f"repeat must be a positive integer, got {repeat!r}")
     executor = executor or Local()
     path = results_path(suite, results_dir)
-    tasks = plan(suite)
     with Store(path) as store:
+        uses_gpu = any(case.params.get("backend", "cpu") == "cuda" for case in suite.cases)
+        options = {"rerun": rerun, "retry_failed": retry_failed, "repeat": repeat,
+                   "executor": type(executor).__name__, "jobs": getattr(executor, "jobs", None),
+                   "cases": [case.case_id for case in suite.cases]}
+        run_id = store.begin_run(suite.name, command, options, environment(uses_gpu))
+        tasks = [replace(task, repeat=repeat, run_id=run_id) for task in plan(suite)]
         stored = {} if rerun else store.outcomes()
         if retry_failed:
             stored = {case_id: outcome for case_id, outcome in stored.items() if outcome == "finished"}
@@ -210,4 +231,5 @@ def run_suite(suite, results_dir="results", *, executor=None, rerun=False, retry
                 progress.finished(record)
         finally:
             progress.close()
+            store.end_run(run_id)
     return RunReport(path, [t.case_id for t in tasks], results, skipped, failed_before)

@@ -66,6 +66,7 @@ from pathlib import Path
 from sadbench.plugins import get_registry
 from sadbench.suites.document import Document, SuiteError, unknown_key
 from sadbench.suites.expand import expand
+from sadbench.suites.overrides import OverriddenDocument, parse_override
 
 __all__ = ["Case", "Suite", "SuiteError", "load_suite"]
 
@@ -153,8 +154,9 @@ def _cases(doc, resolved):
     return cases
 
 
-def load_suite(path, registry=None, plugins=()):
-    """Read, check and expand the suite at ``path``; ``plugins`` are extra local plugin paths (CLI).
+def load_suite(path, registry=None, plugins=(), overrides=()):
+    """Read, check and expand the suite at ``path``; ``plugins`` are extra local plugin paths (CLI),
+    ``overrides`` ``"key=value"`` texts that set suite defaults (``--set``, :mod:`sadbench.suites.overrides`).
 
     Raises :class:`SuiteError` at the first mistake. ``registry`` defaults to the built-in and installed
     plugins plus the suite's and the extra ones; a registry passed in is used as it is.
@@ -164,10 +166,11 @@ def load_suite(path, registry=None, plugins=()):
         raise SuiteError(f"{path}: no such suite file")
     doc = Document(path)
     explicit = _top(doc)
+    doc = OverriddenDocument(doc, [parse_override(text) for text in overrides])
     plugin_paths = _plugin_paths(doc, path.parent) + tuple(Path(p).resolve() for p in plugins)
     if registry is None:
         registry = get_registry(plugin_paths)
     return Suite(
         name=doc.data.get("name", path.stem), description=doc.data.get("description", ""), path=path,
-        registry=registry, cases=_cases(doc, expand(doc, explicit, registry, path.parent)),
+        registry=registry, cases=_cases(doc, expand(doc, explicit, registry, path.parent, doc.layers)),
     )
