@@ -254,3 +254,12 @@ def test_a_fixed_step_run_ends_exactly_at_t_end_and_every_save_time(net, theta0,
         theta = rk4_step(net, theta, b - a)
     np.testing.assert_allclose(sol.theta, theta, rtol=1e-13, atol=1e-15)
     assert sol.n_steps == len(stops) - 1
+
+
+def test_backend_cuda_without_numba_cuda_says_what_to_install(net, theta0, monkeypatch):
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "numba_cuda" else real(name, *a))
+    assert message(lambda: sadbench.integrate(net, theta0, X, Y, backend="cuda")) == (
+        "backend 'cuda' needs numba-cuda, which is not installed: pip install \"sadbench[cuda]\"")
