@@ -3,6 +3,7 @@ and every argument checked at the boundary with a message naming it and its allo
 
 import subprocess
 import sys
+import warnings
 
 import numpy as np
 import pytest
@@ -263,3 +264,20 @@ def test_backend_cuda_without_numba_cuda_says_what_to_install(net, theta0, monke
     monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "numba_cuda" else real(name, *a))
     assert message(lambda: sadbench.integrate(net, theta0, X, Y, backend="cuda")) == (
         "backend 'cuda' needs numba-cuda, which is not installed: pip install \"sadbench[cuda]\"")
+
+
+def test_an_overflow_is_a_status_not_a_warning():
+    """Members that overflow (euler at a step far beyond stability), sit at a saddle (0/0 in the detectors'
+    ratios) or start non-finite end with a status and a verdict; no RuntimeWarning reaches the caller."""
+    net = sadbench.Network([1, 8, 1], activation="relu")
+    thetas = net.init(seed=0, ensemble=3)
+    thetas[2] = np.nan
+    saddle = sadbench.Network([1, 2, 1], activation="tanh", bias=False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        blown = sadbench.integrate(net, thetas, X, np.sign(Y - 0.5), loss="exponential", integrator="euler",
+                                   dt=50.0, t_end=1e4)
+        still = sadbench.integrate(saddle, np.zeros(saddle.num_params), X, Y, t_end=1e3)
+    assert list(blown.status) == ["nonfinite", "nonfinite", "nonfinite"]
+    assert [v.label for v in blown.verdict] == ["failed"] * 3
+    assert still.status == "success" and still.verdict.label == "undecided"

@@ -151,7 +151,7 @@ def test_a_file_that_is_not_a_results_file_is_refused(tmp_path):
     sqlite3.connect(other).execute("CREATE TABLE t (x)")
     with pytest.raises(SadbenchError) as info:
         Store(other)
-    assert str(info.value) == f"{other}: an SQLite file, but not a sadbench results file"
+    assert str(info.value) == f"{other}: an SQLite file, but not a sadbench results file; left as it is"
 
 
 def test_a_format_2_file_is_migrated_and_keeps_its_results(tmp_path):
