@@ -151,7 +151,7 @@ def test_status_codes_detectors_and_resume_match_cpu():
 def test_unsupported_requests_are_refused_by_name():
     net = Network([1, 2, 1], "tanh")
     theta0 = net.init(seed=0)
-    with pytest.raises(SadbenchError, match="backend must be 'cpu' or 'cuda', got 'tpu'"):
+    with pytest.raises(SadbenchError, match="backend must be one of 'cpu', 'cuda', got 'tpu'"):
         integrate(net, theta0, X, Y, backend="tpu", integrator="rk4", dt=0.1)
     stiff = next(name for name in net.registry.names("integrator") if not sc.supports(net.registry.get(
         "integrator", name)))
