@@ -128,7 +128,9 @@ def test_an_unknown_keyword_gets_a_suggestion(net, theta0):
     ({"t_end": np.inf}, "t_end must be a finite number > 0, got inf"),
     ({"t_end": 0.0}, "t_end must be a finite number > 0, got 0.0"),
     ({"t_end": "10"}, "t_end must be a finite number > 0, got '10'"),
-    ({"rtol": 0.0, "atol": 0.0}, "atol and rtol cannot both be 0: no step would pass the error test"),
+    ({"rtol": 0.0, "atol": 0.0}, "atol must be > 0: the error test scales each component by atol + rtol·|θ_i|, "
+                                 "which is 0 where θ_i = 0"),
+    ({"atol": 0.0}, "atol must be > 0"),
     ({"rtol": -1e-6}, "rtol must be a finite number ≥ 0, got -1e-06"),
     ({"atol": np.nan}, "atol must be a finite number ≥ 0, got nan"),
     ({"dt": -0.1}, "dt must be a finite number > 0, got -0.1"),
