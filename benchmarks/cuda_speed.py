@@ -71,7 +71,7 @@ def main():
     sc.require()
     from numba import cuda
 
-    device = "simulator" if sc._simulated() else cuda.get_current_device().name
+    device = "simulator" if sc.simulated() else cuda.get_current_device().name
     if isinstance(device, bytes):
         device = device.decode()
     widths = [int(w) for w in args.widths.split(",")]

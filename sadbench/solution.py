@@ -27,7 +27,7 @@ class Trace:
 
     @property
     def R(self):
-        """R(t) = ||θ||·||∇L||, which tends to 0 on the divergent branch (SCIENCE.md §2)."""
+        """R(t) = ||θ||·||∇L||, which tends to 0 on the divergent branch (docs/science.md §2)."""
         return self.norm * self.grad_norm
 
 

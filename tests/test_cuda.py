@@ -19,10 +19,11 @@ from conftest import plugin_registry
 import sadbench
 from sadbench import Network, SadbenchError, integrate
 from sadbench import cuda as sc
+from sadbench.cuda import geometry, translate
 
 pytestmark = pytest.mark.skipif(not sc.available(), reason="no CUDA device (and the simulator is off)")
 
-SIMULATED = sc._simulated()
+SIMULATED = sc.simulated()
 X = np.linspace(-1.0, 1.0, 4)[:, None]
 Y = X**2
 RK4_A = [[0, 0, 0, 0], [0.5, 0, 0, 0], [0, 0.5, 0, 0], [0, 0, 1.0, 0]]
@@ -68,8 +69,8 @@ def test_deep_multi_output_network_in_several_chunks_of_points(monkeypatch, mult
     """Two inputs, two hidden layers, two outputs, ten points in chunks of four (the last one partial):
     the block layout's (unit, point) work items, chunk loop and reductions against the CPU backend, with
     a thread per point (an ensemble that fills the GPU) and with threads over a layer's units too."""
-    monkeypatch.setattr(sc, "SHARED_BYTES", 600)
-    monkeypatch.setattr(sc, "_multiprocessors", lambda: multiprocessors)
+    monkeypatch.setattr(geometry, "SHARED_BYTES", 600)
+    monkeypatch.setattr(geometry, "multiprocessors", lambda: multiprocessors)
     net = Network([2, 3, 2, 2], "gelu")
     assert sc.chunk_points(sc.Geometry(net.widths, True), 10) == 4
     rng = np.random.default_rng(3)
@@ -223,7 +224,7 @@ def test_a_plugin_that_cannot_compile_for_cuda_is_named(tmp_path):
 
 
 def test_layout_choice(monkeypatch):
-    monkeypatch.setattr(sc, "_multiprocessors", lambda: 132)  # an H100's
+    monkeypatch.setattr(geometry, "multiprocessors", lambda: 132)  # an H100's
     small, large = sc.Geometry([1, 16, 16, 1], True), sc.Geometry([1, 200, 200, 1], True)
     tiny = sc.Geometry([1, 3, 1], True)
     assert sc.choose_layout(large, 64, 10**6) == "block"
@@ -276,9 +277,9 @@ def test_the_kernel_cache_key_covers_modules_a_plugin_reaches_by_attribute(tmp_p
 
 
 def test_a_kernel_whose_functions_do_not_pickle_is_compiled_uncached(monkeypatch):
-    monkeypatch.setattr(sc, "_simulated", lambda: False)
-    assert sc._cacheable(sc._device_from_source(numba.njit(lambda x: 2.0 * x).py_func))
-    assert not sc._cacheable(threading.Lock())
+    monkeypatch.setattr(translate, "simulated", lambda: False)
+    assert sc.cacheable(sc.device_from_source(numba.njit(lambda x: 2.0 * x).py_func))
+    assert not sc.cacheable(threading.Lock())
 
 
 def test_a_function_without_a_source_file_has_a_digest():

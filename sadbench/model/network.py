@@ -6,7 +6,9 @@ import numpy as np
 
 from sadbench.errors import SadbenchError
 from sadbench.model import data
-from sadbench.model.kernels import PRECISIONS, gradient_kernels, loss_grad_ensemble, work_size
+from sadbench.model.kernels import gradient_kernels, loss_grad_ensemble
+from sadbench.model.layout import work_size
+from sadbench.model.precision import PRECISIONS
 from sadbench.options import OptionError, integer
 from sadbench.plugins import get_registry
 
@@ -27,7 +29,7 @@ class Layer:
 
 class Network:
     """A fully connected network ``widths = [d, h1, ..., k]`` with ``activation`` after every hidden layer
-    and a linear output layer (SCIENCE.md §1)."""
+    and a linear output layer (docs/science.md §1)."""
 
     def __init__(self, widths, activation="tanh", bias=True, registry=None):
         if not isinstance(widths, (list, tuple, np.ndarray)) or len(widths) < 2 or not all(

@@ -15,22 +15,16 @@ Jacobian's eigenvalues or RKC's estimate) on ``NONSTIFF_VOTES`` steps in a row. 
 import math
 
 import numpy as np
-from numba import njit
 
 from sadbench.solvers import attempts
 from sadbench.solvers import bdf
-from sadbench.solvers import control
 from sadbench.solvers import jacobian
-from sadbench.solvers import krylov
-from sadbench.solvers import rk
 from sadbench.solvers import rkc
 from sadbench import signatures as sig
+from sadbench.jit import compiled
 from sadbench.solvers.control import step_factor
-from sadbench.solvers.jitcache import drop_if_stale
 from sadbench.solvers.rk import pack_tableau, rk_attempt
 from sadbench.specs import Integrator
-
-drop_if_stale(__file__, attempts, bdf, control, jacobian, krylov, rk, rkc)
 
 STIFF_HRHO, STIFF_VOTES, NONSTIFF_RESET = 2.5, 15, 6
 NONSTIFF_HRHO, NONSTIFF_VOTES = 1.0, 15
@@ -49,7 +43,7 @@ HEADER = LOG_MODE + MAX_LOGGED
 DOPRI_STAGES = 7
 
 
-@njit(cache=True)
+@compiled()
 def _switch(work, t, mode):
     k = int(work[SWITCHES])
     if k < MAX_LOGGED:
@@ -61,7 +55,7 @@ def _switch(work, t, mode):
     work[CALM] = 0.0
 
 
-@njit(cache=True)
+@compiled()
 def _nonstiff_step(functions, prob, dopri, t, y, f, h, y_new, f_new, work, rk_work, stiff_work, rtol, atol,
                    outcome, dense_limit):
     """A dopri5 step with its PI control, and Hairer's stiffness test when the step is accepted."""
@@ -100,7 +94,7 @@ def _nonstiff_step(functions, prob, dopri, t, y, f, h, y_new, f_new, work, rk_wo
     return err, n_grad, loss_new
 
 
-@njit(sig.ATTEMPT, cache=True)
+@compiled(sig.ATTEMPT)
 def auto_attempt(functions, prob, params, t, y, f, h, y_new, f_new, work, rtol, atol):
     dense_limit, n_dopri = params[0], int(params[1])
     dopri = params[2 : 2 + n_dopri]

@@ -19,16 +19,13 @@ What differs from scipy:
 import math
 
 import numpy as np
-from numba import njit
 
 from sadbench.solvers import attempts
 from sadbench.solvers import jacobian
 from sadbench.solvers import krylov
 from sadbench import signatures as sig
-from sadbench.solvers.jitcache import drop_if_stale
+from sadbench.jit import compiled
 from sadbench.specs import Integrator
-
-drop_if_stale(__file__, attempts, jacobian, krylov)
 
 MAX_ORDER = 5
 NEWTON_MAXITER = 4
@@ -60,26 +57,26 @@ def pack(min_order=1, max_order=MAX_ORDER, kappa=NDF_KAPPA, eigenvectors="float3
     return np.concatenate([[min_order, max_order], alpha, gamma, error_const, [single]]).astype(np.float64)
 
 
-@njit(cache=True)
+@compiled()
 def work_size(P):
     return HEADER + ROWS * P + 5 * P + (MAX_ORDER + 1) * P + jacobian.jacobian_size(P) \
         + krylov.krylov_size(P, KRYLOV_DIM)
 
 
-@njit(cache=True)
+@compiled()
 def jacobian_region(work, P):
     """The eigendecomposed Jacobian inside a BDF work vector (for callers that read its eigenvalues)."""
     o = HEADER + ROWS * P + 5 * P + (MAX_ORDER + 1) * P
     return work[o : o + jacobian.jacobian_size(P)]
 
 
-@njit(cache=True)
+@compiled()
 def _krylov_region(work, P):
     o = HEADER + ROWS * P + 5 * P + (MAX_ORDER + 1) * P + jacobian.jacobian_size(P)
     return work[o : o + krylov.krylov_size(P, KRYLOV_DIM)]
 
 
-@njit(cache=True)
+@compiled()
 def _regions(work, P):
     """Views of D (ROWS, P), the pending correction d, ψ, the scale, Δy, a spare vector, D scratch, the
     Jacobian region."""
@@ -96,7 +93,7 @@ def _regions(work, P):
     return D, d, psi, scale, dy, spare, D_tmp, jacobian_region(work, P)
 
 
-@njit(cache=True)
+@compiled()
 def _rescale(D, D_tmp, order, factor):
     """Change D in place for a step size ``factor`` times the old one (scipy's ``change_D``)."""
     n = order + 1
@@ -119,7 +116,7 @@ def _rescale(D, D_tmp, order, factor):
     D[:n] = D_tmp[:n]
 
 
-@njit(cache=True)
+@compiled()
 def _norm(v, scale):
     s = 0.0
     for p in range(v.size):
@@ -127,7 +124,7 @@ def _norm(v, scale):
     return math.sqrt(s / v.size)
 
 
-@njit(cache=True)
+@compiled()
 def _newton(functions, prob, y, c, psi, jac, scale, tol, d, dy, f, space):
     """Newton for y = y_pred + d, d = c·f(y) − ψ (scipy's ``solve_bdf_system``); y starts at the prediction
     and ends at the solution. Simplified Newton with the stored Jacobian when ``space`` is empty, else
@@ -163,7 +160,7 @@ def _newton(functions, prob, y, c, psi, jac, scale, tol, d, dy, f, space):
     return False, NEWTON_MAXITER, products, False
 
 
-@njit(cache=True)
+@compiled()
 def _refresh(functions, prob, y, jac, work, single):
     """Evaluate the Jacobian at y and go back to simplified Newton; False without second derivatives."""
     work[N_JAC] += 1.0
@@ -173,7 +170,7 @@ def _refresh(functions, prob, y, jac, work, single):
     return jacobian.evaluate(functions, prob, y, jac, single)
 
 
-@njit(sig.ATTEMPT, cache=True)
+@compiled(sig.ATTEMPT)
 def bdf_attempt(functions, prob, params, t, y, f, h, y_new, f_new, work, rtol, atol):
     min_order, max_order = int(params[0]), int(params[1])
     alpha, gamma, error_const = params[2:8], params[8:14], params[14:20]

@@ -52,7 +52,7 @@ class RunState:
     anchors: np.ndarray  # (E, P) θ at the previous save time (direction cosine)
     method_work: np.ndarray  # (E, 2P + work_size(P))
     states: np.ndarray  # (E, driver.STATE_SIZE)
-    precision: str = "float64"  # of the gradient passes (sadbench.model.kernels.PRECISIONS)
+    precision: str = "float64"  # of the gradient passes (sadbench.model.precision.PRECISIONS)
 
     def to_dict(self):
         """Plain numpy values (strings as 0-d arrays), for ``np.savez(path, **state)``."""

@@ -10,15 +10,12 @@ so a Jacobian is re-evaluated only when this stops working, not whenever simplif
 import math
 
 import numpy as np
-from numba import njit
 
+from sadbench.jit import compiled
 from sadbench.solvers import jacobian
-from sadbench.solvers.jitcache import drop_if_stale
-
-drop_if_stale(__file__, jacobian)
 
 
-@njit(cache=True)
+@compiled()
 def _dot(u, v):
     s = 0.0
     for p in range(u.size):
@@ -26,12 +23,12 @@ def _dot(u, v):
     return s
 
 
-@njit(cache=True)
+@compiled()
 def krylov_size(P, m):
     return (2 * m + 2) * P
 
 
-@njit(cache=True)
+@compiled()
 def gmres(hvp, prob, y, c, jac, r, x, space, m, eta):
     """Solve (I + c·∇²L(y)) x = r to relative residual ``eta`` in at most ``m`` iterations, starting from the
     preconditioned guess; ``space`` holds (2m + 2)·P floats. Returns (converged, Hessian-vector products)."""

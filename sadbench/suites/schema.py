@@ -7,8 +7,8 @@ import math
 
 from sadbench.errors import SadbenchError, UnknownNameError
 from sadbench.model.data import check_data, check_values
-from sadbench.model.kernels import PRECISIONS
 from sadbench.model.network import MAX_PARAMETERS, parameter_count
+from sadbench.model.precision import PRECISIONS
 from sadbench.options import STEP_FIELDS, OptionError, StepControl, backend as usable_backend, tolerances
 from sadbench.solvers.schedule import save_times
 from sadbench.suites.document import unknown_key
