@@ -294,9 +294,11 @@ def _check_resume_options(source, given):
                             settings[driver.FACTOR_MIN], settings[driver.FACTOR_MAX]),
         "precision": str(state.get("precision", "float64")),
     }
-    save = Save.of(given.pop("save"))
+    given_save = given.pop("save")
+    keeps_stored = isinstance(given_save, str) and given_save == "log"  # the default: the stored Save goes on
+    save = Save.of(given_save)
     theta_stored = np.asarray(state["snapshots"]).shape[1] > 0
-    if save.theta != theta_stored:
+    if not keeps_stored and save.theta != theta_stored:
         raise OptionError("save", f"must keep theta={theta_stored}: a resumed run keeps its stored Save; got "
                                   f"theta={save.theta}")
     if save.times is None and save.schedule != "log" and save.schedule != str(state["schedule"]):

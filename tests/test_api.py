@@ -82,6 +82,18 @@ def test_resume_is_explicit_and_equals_one_run(net, theta0):
         "factor_min=0.2, factor_max=10.0)")
 
 
+
+def test_resume_keeps_a_stored_save_of_theta(net, theta0):
+    """A run that saved θ continues with θ saved, without repeating ``save=``: the whole equals one run."""
+    save = Save(per_decade=4, t_first=1.0, theta=True)
+    whole = sadbench.integrate(net, theta0, X, Y, t_end=100.0, save=save, detectors=None)
+    half = sadbench.integrate(net, theta0, X, Y, t_end=10.0, save=save, detectors=None)
+    continued = sadbench.integrate(net, None, X, Y, resume=half, t_end=100.0, detectors=None)
+    np.testing.assert_array_equal(continued.t, whole.t)
+    np.testing.assert_array_equal(continued.theta_saved, whole.theta_saved)
+    assert "must keep theta=True" in message(
+        lambda: sadbench.integrate(net, None, X, Y, resume=half, t_end=100.0, save=Save(), detectors=None))
+
 # --- old spellings ---------------------------------------------------------------------------------------
 
 
