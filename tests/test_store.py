@@ -151,7 +151,7 @@ def test_a_file_that_is_not_a_results_file_is_refused(tmp_path):
     sqlite3.connect(other).execute("CREATE TABLE t (x)")
     with pytest.raises(SadbenchError) as info:
         Store(other)
-    assert str(info.value) == f"{other}: an SQLite file, but not a sadbench results file"
+    assert str(info.value) == f"{other}: an SQLite file, but not a sadbench results file; left as it is"
 
 
 _FORMAT_4_CASE_COLUMNS = ("run_id", "wall_times", "wall_time_min", "wall_time_median", "compile_time", "repeat")

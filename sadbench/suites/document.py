@@ -126,7 +126,12 @@ class Document:
         except UnicodeDecodeError as exc:
             raise SuiteError(f"{self.file}:1: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
         self.data, self.lines = None, {}
-        loader = _Loader(text)
+        try:
+            loader = _Loader(text)
+        except yaml.reader.ReaderError as exc:  # an unprintable character, found before any parsing
+            line = text.count("\n", 0, exc.position) + 1
+            raise SuiteError(f"{self.file}:{line}: invalid YAML: character #x{exc.character:04x} is not allowed "
+                             f"(a control character)") from None
         try:
             node = loader.get_single_node()
             if node is not None:

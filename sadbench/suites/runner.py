@@ -3,7 +3,10 @@
 The parent process is the only writer of the results file; workers (processes, Dask workers) integrate and
 send back a plain :class:`~sadbench.suites.store.CaseRecord`. A case that raises (a plugin error, a bad target
 parameter, anything) comes back as a failed record with its message and traceback, and the run goes on.
-Cases already stored are skipped: finished ones unless ``rerun``, failed ones unless ``retry_failed``.
+Cases already stored are skipped: finished ones unless ``rerun``, failed ones and those with a member that
+ended non-finite unless ``retry_failed``. Each case is claimed in the results file just before it is handed
+to a worker, so two runs on one file share the work instead of computing a case twice (a killed run's
+claims expire: :meth:`~sadbench.suites.store.Store.claim`).
 
 A case not stored yet whose only differences from a stored one are a longer horizon, budgets
 (``max_steps``, ``max_wall_time``), explicit save times, label or ``expect`` continues the stored run from its
@@ -20,9 +23,12 @@ import hashlib
 import json
 import os
 import socket
+import threading
 import time
 import traceback
-from dataclasses import dataclass, replace
+import uuid
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
@@ -37,8 +43,11 @@ from sadbench.plugins import get_registry
 from sadbench.suites.inputs import case_data, file_digest
 from sadbench.suites.progress import Progress
 from sadbench.suites.provenance import local_plugin_files, provenance, result_key
-from sadbench.suites.store import SERIES_COLUMNS, CaseRecord, Store
+from sadbench.suites.store import CLAIM_EXPIRES_S, SERIES_COLUMNS, CaseRecord, Store
 from sadbench.suites.timing import timed
+
+#: How often a run renews its claims: well within their expiry.
+CLAIM_RENEW_S = CLAIM_EXPIRES_S / 6
 
 
 @dataclass(frozen=True)
@@ -71,6 +80,8 @@ class RunReport:
     results: list  # CaseRecord, for the cases run now, in the order they finished
     skipped: list  # Task, stored as finished before this run
     failed_before: list  # Task, stored as failed before this run and not retried
+    nonfinite_before: list = field(default_factory=list)  # Task, stored with a non-finite member, not retried
+    elsewhere: list = field(default_factory=list)  # (Task, owner): computed by another run on the same file
 
 
 def run_options(params):
@@ -213,23 +224,61 @@ def run_suite(suite, results_dir="results", *, executor=None, rerun=False, retry
         run_id = store.begin_run(suite.name, command, options, environment(uses_gpu))
         tasks = [replace(task, repeat=repeat, run_id=run_id) for task in plan(suite)]
         stored = {} if rerun else store.outcomes()
-        if retry_failed:
+        if retry_failed:  # failed cases, and finished ones with a member that ended non-finite
             stored = {case_id: outcome for case_id, outcome in stored.items() if outcome == "finished"}
         skipped = [t for t in tasks if stored.get(t.case_id) == "finished"]
         failed_before = [t for t in tasks if stored.get(t.case_id) == "failed"]
+        nonfinite_before = [t for t in tasks if stored.get(t.case_id) == "nonfinite"]
         todo = [t for t in tasks if t.case_id not in stored]
         if not rerun:
             todo = [_continuing(t, store) for t in todo]
         progress = Progress(len(todo), progress)
-        progress.skipped(skipped, failed_before)
-        results = []
-        try:
-            for task, record, exc in executor.map(execute, todo, started=progress.started):
-                record = record if exc is None else failure(task, exc, float("nan"))
-                store.save(record)
-                results.append(record)
-                progress.finished(record)
-        finally:
-            progress.close()
-            store.end_run(run_id)
-    return RunReport(path, [t.case_id for t in tasks], results, skipped, failed_before)
+        progress.skipped(skipped, failed_before, nonfinite_before)
+        results, elsewhere = [], []
+        with _Claims(store) as claims:
+            try:
+                for task, record, exc in executor.map(execute, claims.each(todo, elsewhere, progress),
+                                                      started=progress.started):
+                    record = record if exc is None else failure(task, exc, float("nan"))
+                    store.save(record)
+                    results.append(record)
+                    progress.finished(record)
+            finally:
+                progress.close()
+                store.end_run(run_id)
+    return RunReport(path, [t.case_id for t in tasks], results, skipped, failed_before, nonfinite_before,
+                     elsewhere)
+
+
+class _Claims:
+    """This run's claims on the cases it computes, renewed by a thread until the run ends (module docstring)."""
+
+    def __init__(self, store):
+        self.store = store
+        self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self.since = datetime.now(timezone.utc).isoformat(timespec="microseconds")
+        self._stop = threading.Event()
+
+    def each(self, tasks, elsewhere, progress):
+        """The tasks this run may compute, each claimed just before it is handed out; the others (claimed by a
+        live run, or stored by one meanwhile) go to ``elsewhere`` as (task, owner or "stored")."""
+        for task in tasks:
+            holder = self.store.claim(task.case_id, self.owner, self.since)
+            if holder is None:
+                yield task
+            else:
+                elsewhere.append((task, holder))
+                progress.elsewhere(task, holder)
+
+    def _renew(self):
+        with Store(self.store.path) as store:  # a connection of this thread's own
+            while not self._stop.wait(CLAIM_RENEW_S):
+                store.renew(self.owner)
+
+    def __enter__(self):
+        threading.Thread(target=self._renew, daemon=True).start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self.store.release(self.owner)

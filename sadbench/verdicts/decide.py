@@ -13,6 +13,7 @@ from dataclasses import replace
 
 import numpy as np
 
+from sadbench.errors import SadbenchError
 from sadbench.verdicts.forecast import forecast
 from sadbench.verdicts.limit import estimate_limit
 from sadbench.verdicts.series import Series
@@ -57,10 +58,26 @@ def at_rounding_level(trace):
     return grad <= NOISE_MARGIN * gradient_noise(trace.probe, trace.theta) * math.sqrt(trace.theta.size)
 
 
-def judge(trace, detectors, with_forecast=True):
+def findings_of(trace, detectors, member=None):
+    """The findings of ``detectors`` (name, object) pairs on one member's trace; a detector that raises is
+    named, with the member and its status."""
+    findings = []
+    for name, detector in detectors:
+        try:
+            finding = detector.assess(trace)
+        except Exception as exc:
+            where = "" if member is None else f" on member {member}"
+            raise SadbenchError(f"detector {name!r} raised {type(exc).__name__}{where} (status {trace.status}): "
+                                f"{exc}") from exc
+        if finding is not None:
+            findings.append(finding)
+    return findings
+
+
+def judge(trace, detectors, with_forecast=True, member=None):
     """The :class:`~sadbench.verdicts.verdict.Verdict` of one member's trace from ``detectors`` (name,
     object) pairs and its case's premises, with a forecast when it is undecided, and its findings."""
-    findings = [f for f in (d.assess(trace) for _, d in detectors) if f is not None]
+    findings = findings_of(trace, detectors, member)
     premises = None if trace.probe is None else trace.probe.premises
     verdict = combine(findings, float(trace.t_final), premises, trace.floor)
     if with_forecast and verdict.label == "undecided":
