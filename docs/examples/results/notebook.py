@@ -27,7 +27,6 @@ print(cases[["label", "integrator.rtol", "horizon", "verdict", "n_converged", "n
 
 # --8<-- [start:filter]
 tight = cases[cases["integrator.rtol"] == 1e-10]                       # a parameter column filters with ==
-decided = members[members["verdict"] != "undecided"]
 print(tight[["label", "verdict", "limit_loss", "loss_final"]])
 print(members.groupby("integrator.rtol")["correct"].mean())            # share of verdicts equal to expect
 print(members.query("verdict == 'undecided' and seed == 0")[["label", "reason"]])
