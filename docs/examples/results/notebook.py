@@ -19,21 +19,23 @@ pd.set_option("display.max_colwidth", 60)
 path = sys.argv[1] if len(sys.argv) > 1 else "results/results_demo.sqlite"
 
 # --8<-- [start:open]
-res = sadbench.open_results(path)       # refuses a file that is not a sadbench results file
-cases = res.cases()                     # one row per case
-members = res.members()                 # one row per case and seed
-print(cases[["label", "integrator.rtol", "horizon", "verdict", "n_converged", "n_undecided", "wall_time"]])
+res = sadbench.open_results(path)  # refuses a file sadbench did not write
+cases = res.cases()                # one row per case
+members = res.members()            # one row per case and seed
+print(cases[["label", "integrator.rtol", "horizon", "verdict",
+             "n_converged", "n_undecided", "wall_time"]])
 # --8<-- [end:open]
 
 # --8<-- [start:filter]
-tight = cases[cases["integrator.rtol"] == 1e-10]                       # a parameter column filters with ==
+# A parameter column filters with ==; `correct` says whether a verdict is the expected one.
+tight = cases[cases["integrator.rtol"] == 1e-10]
 print(tight[["label", "verdict", "limit_loss", "loss_final"]])
-print(members.groupby("integrator.rtol")["correct"].mean())            # share of verdicts equal to expect
+print(members.groupby("integrator.rtol")["correct"].mean())
 print(members.query("verdict == 'undecided' and seed == 0")[["label", "reason"]])
 # --8<-- [end:filter]
 
 # --8<-- [start:series]
-series = res.series()                   # one row per saved time: t, loss, norm, grad_norm, align, R, ...
+series = res.series()  # one row per saved time: t, loss, norm, grad_norm, align, R, ...
 flows = series[(series["integrator.rtol"] == 1e-10) & (series["horizon"] == 1e3)]
 fig, (ax_loss, ax_norm) = plt.subplots(1, 2, figsize=(9, 3.5), layout="constrained")
 for (label, seed), flow in flows.groupby(["label", "seed"]):
@@ -44,14 +46,15 @@ ax_loss.set(xlabel="t", ylabel="L(θ(t))")
 ax_norm.set(xlabel="t", ylabel="‖θ(t)‖")
 ax_loss.legend(fontsize=7)
 fig.savefig("results/results_demo.png", dpi=120)
-print(f"{len(flows)} saved times of {flows.groupby(['case_id', 'seed']).ngroups} flows -> results/results_demo.png")
+n_flows = flows.groupby(["case_id", "seed"]).ngroups
+print(f"{len(flows)} saved times of {n_flows} flows -> results/results_demo.png")
 # --8<-- [end:series]
 
 # --8<-- [start:runs]
-runs = res.runs()                       # one row per `sadbench run` on this file
+runs = res.runs()  # one row per `sadbench run` on this file
 print(runs[["run_id", "started_at", "command", "commit", "numba", "repeat"]])
-by_run = cases.merge(runs[["run_id", "command"]], on="run_id")           # which run computed each case
+by_run = cases.merge(runs[["run_id", "command"]], on="run_id")  # who computed what
 print(by_run[["label", "horizon", "command"]])
-env = res.environment()                 # the latest run's environment, in full
+env = res.environment()  # the latest run's environment, in full
 print(env["sadbench"], env["python"], env["libraries"]["numpy"], env["cpu"]["model"])
 # --8<-- [end:runs]
