@@ -217,7 +217,8 @@ def test_float32_eigenvectors_cost_bdf_no_accuracy(tanh_x2_radau):
     for rtol in (1e-7, 1e-10):
         errors = {}
         for precision in ("float32", "float64"):
-            sol = sadbench.integrate(net, theta0, X, Y, integrator=BDF(f"bdf_{precision}", eigenvectors=precision),
+            sol = sadbench.integrate(net, theta0, X, Y, integrator=BDF(f"bdf_{precision}", jacobian="dense",
+                                                                          eigenvectors=precision),
                                      t_end=t[-1], save=t, rtol=rtol, atol=1e-2 * rtol, save_theta=True,
                                      detectors=None)
             errors[precision] = np.max(np.linalg.norm(sol.theta_saved[1:] - ref, axis=1)

@@ -13,9 +13,10 @@ import numpy as np
 from numba import njit
 
 from sadbench.solvers import jacobian
+from sadbench.solvers import lanczos
 from sadbench.solvers.jitcache import drop_if_stale
 
-drop_if_stale(__file__, jacobian)
+drop_if_stale(__file__, jacobian, lanczos)
 
 
 @njit(cache=True)

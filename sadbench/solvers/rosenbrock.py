@@ -30,12 +30,13 @@ from numba import njit
 from sadbench.solvers import attempts
 from sadbench.solvers import control
 from sadbench.solvers import jacobian
+from sadbench.solvers import lanczos
 from sadbench import signatures as sig
 from sadbench.solvers.control import scaled_rms
 from sadbench.solvers.jitcache import drop_if_stale
 from sadbench.specs import Integrator
 
-drop_if_stale(__file__, attempts, control, jacobian)
+drop_if_stale(__file__, attempts, control, jacobian, lanczos)
 
 TOLERANCE = 1e-12
 

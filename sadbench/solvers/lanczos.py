@@ -1,0 +1,209 @@
+"""The flow's Jacobian -∇²L for large P as a low-rank model from Lanczos on exact Hessian-vector products.
+
+A stiff method's linear systems are (I + c·∇²L) x = b. Only the eigenvalues with c·|λ| not small matter:
+elsewhere the matrix is the identity to within c·|λ|. The network Hessians of divergent mse flows have few
+such eigenvalues: on SAD 2D (GELU 2-20-40-20-1, P = 1741, 2000 points) between 10 and 40 of the 1741 at every
+step size BDF takes to t = 1e4 (docs/cost-model.md). Lanczos with full reorthogonalisation finds the
+extreme eigenvalues of both signs first, in m Hessian-vector products (O(nP) each), where the dense route
+needs the Hessian (about P products) and a P × P eigendecomposition (O(P³), seconds at P ~ 2000).
+
+The model is the Rayleigh–Ritz projection onto the Krylov space K, ∇²L ≈ U Θ Uᵀ (U: m orthonormal Ritz
+vectors), so ``(I + c·UΘUᵀ)⁻¹ b = b − U diag(cθ/(1 + cθ)) Uᵀ b``: O(mP) for any c, like the dense
+eigendecomposition, and never a refactorisation when h or the order changes. Simplified Newton with it
+contracts at the rate c·(the largest residual ||∇²L u − θu|| of a Ritz pair, or |λ| outside K), so the
+iteration runs until every Ritz pair that c_ref·|θ| makes stiff has c_ref·residual ≤ ``tol``, with c_ref a
+few times the current c (the step grows between evaluations); outside K the eigenvalues are then smaller
+than that in practice (extreme eigenvalues converge first). What the model misses, the method's Newton
+iteration sees in its exact residual (and its Newton–Krylov fallback corrects).
+
+Layout of the region: [kind = :data:`KIND`, m, Hessian-vector products of the last evaluation and of all
+evaluations, U (m_max rows of P), Θ (m_max), scratch (P + m_max)].
+"""
+
+import math
+
+import numpy as np
+from numba import njit
+
+#: The region's first entry; :mod:`sadbench.solvers.jacobian`'s dense regions hold 0 or 1 there.
+KIND = 2.0
+#: |1 + c·θ| below this is treated as singular (as in the dense Jacobian).
+SINGULAR = 1e-10
+_HEAD = 4
+#: Lanczos steps between convergence checks (each an eigendecomposition of the m × m tridiagonal matrix).
+CHECK_EVERY = 8
+
+
+@njit(cache=True)
+def region_size(P, m_max):
+    return _HEAD + m_max * P + m_max + 2 * P + m_max
+
+
+@njit(cache=True)
+def _views(region, P, m_max):
+    o = _HEAD
+    U = region[o : o + m_max * P].reshape((m_max, P))
+    o += m_max * P
+    theta = region[o : o + m_max]
+    w = region[o + m_max : o + m_max + P]
+    shifted = region[o + m_max + P : o + m_max + 2 * P]
+    coefs = region[o + m_max + 2 * P : o + 2 * m_max + 2 * P]
+    return U, theta, w, shifted, coefs
+
+
+@njit(cache=True)
+def _m_max(region, P):
+    """m_max from the region's length (it is not stored: the length is the layout)."""
+    return (region.size - _HEAD - 2 * P) // (P + 2)
+
+
+@njit(cache=True)
+def _product(functions, prob, y, f, v, out, shifted, difference):
+    """out = ∇²L(y)·v: the exact product, or with ``difference`` the forward difference of the gradient,
+    (∇L(y + εv) − ∇L(y))/ε with ε = √eps·(1 + ||y||)/||v|| and f = −∇L(y) given: one gradient instead of
+    about two and a half, and an error of order ε·||∇³L||, far below what a Newton matrix needs."""
+    if not difference:
+        functions[1](prob, y, v, out)
+        return
+    y_norm = 0.0
+    v_norm = 0.0
+    for p in range(y.size):
+        y_norm += y[p] * y[p]
+        v_norm += v[p] * v[p]
+    eps = 1.4901161193847656e-08 * (1.0 + math.sqrt(y_norm)) / math.sqrt(v_norm)
+    for p in range(y.size):
+        shifted[p] = y[p] + eps * v[p]
+    functions[0](prob, shifted, out)
+    for p in range(y.size):
+        out[p] = (f[p] - out[p]) / eps
+
+
+@njit(cache=True)
+def _start(v):
+    """A fixed pseudo-random unit start vector (Weyl sequence): reproducible runs, and no direction of
+    the parameter layout favoured or missed."""
+    s = 0.0
+    for p in range(v.size):
+        x = (p + 1) * 0.6180339887498949
+        v[p] = x - math.floor(x) - 0.5
+        s += v[p] * v[p]
+    v /= math.sqrt(s)
+
+
+@njit(cache=True)
+def _ritz(alpha, beta, k):
+    """Eigenvalues and eigenvectors of the k × k Lanczos tridiagonal matrix."""
+    T = np.zeros((k, k))
+    for i in range(k):
+        T[i, i] = alpha[i]
+        if i + 1 < k:
+            T[i, i + 1] = beta[i]
+            T[i + 1, i] = beta[i]
+    return np.linalg.eigh(T)
+
+
+@njit(cache=True)
+def _converged(values, vectors, beta_last, c_ref, tol):
+    """Every Ritz pair that matters at c_ref (c_ref·|θ| > tol) has c_ref·residual ≤ tol."""
+    k = values.size
+    for i in range(k):
+        if c_ref * abs(values[i]) > tol and c_ref * abs(beta_last * vectors[k - 1, i]) > tol:
+            return False
+    return True
+
+
+@njit(cache=True)
+def evaluate(functions, prob, y, f, region, c_ref, tol, difference):
+    """Lanczos on ∇²L(y) until the model is accurate for c up to ``c_ref`` (or m_max steps); store the Ritz
+    pairs. ``f`` is −∇L(y); ``difference``: products by differences of gradients (:func:`_product`).
+    Returns (whether the products were finite, products used)."""
+    P = y.size
+    m_max = _m_max(region, P)
+    U, theta, w, shifted, coefs = _views(region, P, m_max)
+    Q = U  # the Lanczos vectors, replaced by the Ritz vectors at the end
+    alpha = np.zeros(m_max)
+    beta = np.zeros(m_max)
+    _start(Q[0])
+    k = 0
+    products = 0
+    while k < m_max:
+        _product(functions, prob, y, f, Q[k], w, shifted, difference)
+        products += 1
+        a = 0.0
+        for p in range(P):
+            a += Q[k, p] * w[p]
+        if not math.isfinite(a):
+            return False, products
+        alpha[k] = a
+        k += 1
+        # Full reorthogonalisation, twice (classical Gram–Schmidt): the three-term recurrence alone loses
+        # orthogonality as Ritz values converge, and m·P per step is cheap next to a product.
+        basis = Q[:k]
+        for _ in range(2):
+            np.dot(basis, w, coefs[:k])
+            for i in range(k):
+                ci = coefs[i]
+                for p in range(P):
+                    w[p] -= ci * basis[i, p]
+        b = 0.0
+        for p in range(P):
+            b += w[p] * w[p]
+        b = math.sqrt(b)
+        beta[k - 1] = b
+        scale = 0.0
+        for i in range(k):
+            scale = max(scale, abs(alpha[i]))
+        invariant = b <= 1e-12 * scale or b == 0.0
+        if invariant or k == m_max:
+            break
+        if k % CHECK_EVERY == 0:
+            values, vectors = _ritz(alpha, beta, k)
+            if _converged(values, vectors, b, c_ref, tol):
+                break
+        for p in range(P):
+            Q[k, p] = w[p] / b
+    values, vectors = _ritz(alpha, beta, k)
+    ritz = np.dot(vectors.T, Q[:k])
+    U[:k] = ritz
+    theta[:k] = values
+    region[0] = KIND
+    region[1] = k
+    region[2] = products
+    region[3] += products
+    return True, products
+
+
+@njit(cache=True)
+def solve(region, c, b, out):
+    """out = (I + c·UΘUᵀ)⁻¹ b; False if 1 + cθ is (near) zero for a Ritz value."""
+    P = b.size
+    m_max = _m_max(region, P)
+    U, theta, _, _, coefs = _views(region, P, m_max)
+    k = int(region[1])
+    for i in range(k):
+        if abs(1.0 + c * theta[i]) < SINGULAR:
+            return False
+    np.dot(U[:k], b, coefs[:k])
+    out[:] = b
+    for i in range(k):
+        ci = coefs[i] * (c * theta[i] / (1.0 + c * theta[i]))
+        for p in range(P):
+            out[p] -= ci * U[i, p]
+    return True
+
+
+@njit(cache=True)
+def spectral_radius(region, P):
+    """max |θ| of the stored Ritz values: the extreme eigenvalues, which Lanczos finds first."""
+    m_max = _m_max(region, P)
+    theta = region[_HEAD + m_max * P : _HEAD + m_max * P + m_max]
+    rho = 0.0
+    for i in range(int(region[1])):
+        rho = max(rho, abs(theta[i]))
+    return rho
+
+
+@njit(cache=True)
+def products(region):
+    """Hessian-vector products the stored model cost: what a re-evaluation will cost again."""
+    return region[2]
