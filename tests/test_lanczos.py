@@ -13,7 +13,7 @@ from scipy.integrate import solve_ivp
 
 import sadbench
 from sadbench import signatures as sig
-from sadbench.solvers import bdf, jacobian, lanczos
+from sadbench.solvers import bdf, jacobian, lanczos, products
 from sadbench.solvers.bdf import BDF
 
 WIDTHS, ACT = [1, 4, 4, 1], "tanh"  # P = 33: small enough for a dense finite-difference Hessian
@@ -50,7 +50,7 @@ def _evaluate(functions, prob, y, f, region, c_ref, tol, difference):
 @njit(types.void(sig.FUNCTIONS, sig.PROBLEM, sig.VECTOR, sig.VECTOR, sig.VECTOR, sig.VECTOR, sig.VECTOR,
                  types.boolean))
 def _product(functions, prob, y, f, v, out, shifted, difference):
-    lanczos._product(functions, prob, y, f, v, out, shifted, difference)
+    products.product(functions, prob, y, f, v, out, shifted, difference)
 
 
 def _prepared(net, theta, X, Y):

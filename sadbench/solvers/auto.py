@@ -26,6 +26,7 @@ from sadbench.solvers import control
 from sadbench.solvers import jacobian
 from sadbench.solvers import krylov
 from sadbench.solvers import lanczos
+from sadbench.solvers import products
 from sadbench.solvers import rk
 from sadbench import signatures as sig
 from sadbench.solvers.control import step_factor
@@ -33,7 +34,7 @@ from sadbench.solvers.jitcache import drop_if_stale
 from sadbench.solvers.rk import pack_tableau, rk_attempt
 from sadbench.specs import Integrator
 
-drop_if_stale(__file__, attempts, bdf, control, jacobian, krylov, lanczos, rk)
+drop_if_stale(__file__, attempts, bdf, control, jacobian, krylov, lanczos, products, rk)
 
 STIFF_HRHO, STIFF_VOTES, NONSTIFF_RESET = 0.3, 15, 6
 NONSTIFF_HRHO, NONSTIFF_VOTES = 0.1, 15

@@ -35,18 +35,19 @@ from sadbench.solvers import attempts
 from sadbench.solvers import jacobian
 from sadbench.solvers import krylov
 from sadbench.solvers import lanczos
+from sadbench.solvers import products
 from sadbench import signatures as sig
 from sadbench.solvers.jitcache import drop_if_stale
 from sadbench.specs import Integrator
 
-drop_if_stale(__file__, attempts, jacobian, krylov, lanczos)
+drop_if_stale(__file__, attempts, jacobian, krylov, lanczos, products)
 
 MAX_ORDER = 5
 NEWTON_MAXITER = 4
 MIN_FACTOR, MAX_FACTOR = 0.2, 10.0
 NDF_KAPPA = (0.0, -0.1850, -1.0 / 9.0, -0.0823, -0.0415, 0.0)
 EPS = np.finfo(float).eps
-KRYLOV_DIM, KRYLOV_ETA = 40, 1e-6
+KRYLOV_DIM, KRYLOV_ETA = 40, 1e-3
 JAC_COST_HVP = 1.0
 LANCZOS_TOL, LANCZOS_GROWTH, LANCZOS_RANK = 0.05, 4.0, 160
 NEWTON_TOL = 0.03
@@ -172,39 +173,45 @@ def _norm(v, scale):
 
 
 @njit(cache=True)
-def _newton(functions, prob, y, c, psi, jac, scale, tol, d, dy, f, space):
+def _newton(functions, prob, y, c, psi, jac, scale, tol, d, dy, f, space, difference):
     """Newton for y = y_pred + d, d = c·f(y) − ψ (scipy's ``solve_bdf_system``); y starts at the prediction
     and ends at the solution. Simplified Newton with the stored Jacobian when ``space`` is empty, else
-    Newton–Krylov. Returns (converged, iterations, Hessian-vector products, whether GMRES failed)."""
+    Newton–Krylov (products by differences of gradients if ``difference``). Returns (converged, iterations,
+    Hessian-vector products, whether GMRES failed)."""
     d[:] = 0.0
     dy_norm_old = -1.0
-    products = 0
+    hvps = 0
+    gradient = krylov.gradient_slot(space, y.size) if space.size > 0 else space
     for k in range(NEWTON_MAXITER):
         functions[0](prob, y, f)
         for p in range(y.size):
             if not math.isfinite(f[p]):
-                return False, k + 1, products, False
+                return False, k + 1, hvps, False
+        if space.size > 0:
+            gradient[:] = f
+        for p in range(y.size):
             f[p] = c * f[p] - psi[p] - d[p]
         if space.size > 0:
-            solved, used = krylov.gmres(functions[1], prob, y, c, jac, f, dy, space, KRYLOV_DIM, KRYLOV_ETA)
-            products += used
+            solved, used = krylov.gmres(functions, prob, y, difference, c, jac, f, dy, space, KRYLOV_DIM,
+                                        KRYLOV_ETA)
+            hvps += used
             if not solved:
-                return False, k + 1, products, True
+                return False, k + 1, hvps, True
         elif not jacobian.solve(jac, c, f, dy):
-            return False, k + 1, products, False
+            return False, k + 1, hvps, False
         dy_norm = _norm(dy, scale)
         rate = dy_norm / dy_norm_old if dy_norm_old > 0.0 else -1.0
         # scipy's test predicts the remaining iterations from a linear rate: right for simplified Newton,
         # too pessimistic for Newton–Krylov, which converges quadratically and only has to contract.
         too_slow = space.size == 0 and rate ** (NEWTON_MAXITER - k) / (1.0 - rate) * dy_norm > tol
         if rate >= 0.0 and (rate >= 1.0 or too_slow):
-            return False, k + 1, products, False
+            return False, k + 1, hvps, False
         y += dy
         d += dy
         if dy_norm == 0.0 or (rate >= 0.0 and rate / (1.0 - rate) * dy_norm < tol):
-            return True, k + 1, products, False
+            return True, k + 1, hvps, False
         dy_norm_old = dy_norm
-    return False, NEWTON_MAXITER, products, False
+    return False, NEWTON_MAXITER, hvps, False
 
 
 @njit(cache=True)
@@ -216,9 +223,9 @@ def _refresh(functions, prob, y, f, jac, work, params, c):
     work[KRYLOV] = 0.0
     work[HVP_SINCE] = 0.0
     if params[FORM] == LOW_RANK:
-        finite, products = lanczos.evaluate(functions, prob, y, f, jac, params[GROWTH] * c, params[TOL],
+        finite, used = lanczos.evaluate(functions, prob, y, f, jac, params[GROWTH] * c, params[TOL],
                                             params[DIFFERENCE] > 0.0)
-        work[N_HVP] += products
+        work[N_HVP] += used
         return finite
     return jacobian.evaluate(functions, prob, y, jac, params[SINGLE] > 0.0)
 
@@ -227,7 +234,7 @@ def _refresh(functions, prob, y, f, jac, work, params, c):
 def _jacobian_cost(jac, P):
     """A Jacobian evaluation's cost in Hessian-vector products: P for the dense Hessian (plus its
     eigendecomposition), the products of the last Lanczos run for the low-rank model."""
-    return lanczos.products(jac) if jac[0] == lanczos.KIND else JAC_COST_HVP * P
+    return lanczos.cost(jac) if jac[0] == lanczos.KIND else JAC_COST_HVP * P
 
 
 @njit(sig.ATTEMPT, cache=True)
@@ -287,12 +294,13 @@ def bdf_attempt(functions, prob, params, t, y, f, h, y_new, f_new, work, rtol, a
     n_grad = 0.0
     space = _krylov_region(work, P, params)
     while True:
-        converged, n_iter, products, _ = _newton(functions, prob, y_new, c, psi, jac, scale, tol, d, dy, f_new,
-                                                 space if work[KRYLOV] > 0.0 else space[:0])
+        converged, n_iter, hvps, _ = _newton(functions, prob, y_new, c, psi, jac, scale, tol, d, dy, f_new,
+                                                 space if work[KRYLOV] > 0.0 else space[:0],
+                                                 params[DIFFERENCE] > 0.0)
         n_grad += n_iter
         work[N_NEWTON] += n_iter
-        work[N_HVP] += products
-        work[HVP_SINCE] += products
+        work[N_HVP] += hvps
+        work[HVP_SINCE] += hvps
         if converged:
             break
         y_new[:] = spare

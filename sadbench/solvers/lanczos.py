@@ -25,6 +25,11 @@ import math
 import numpy as np
 from numba import njit
 
+from sadbench.solvers import products
+from sadbench.solvers.jitcache import drop_if_stale
+
+drop_if_stale(__file__, products)
+
 #: The region's first entry; :mod:`sadbench.solvers.jacobian`'s dense regions hold 0 or 1 there.
 KIND = 2.0
 #: |1 + c·θ| below this is treated as singular (as in the dense Jacobian).
@@ -55,27 +60,6 @@ def _views(region, P, m_max):
 def _m_max(region, P):
     """m_max from the region's length (it is not stored: the length is the layout)."""
     return (region.size - _HEAD - 2 * P) // (P + 2)
-
-
-@njit(cache=True)
-def _product(functions, prob, y, f, v, out, shifted, difference):
-    """out = ∇²L(y)·v: the exact product, or with ``difference`` the forward difference of the gradient,
-    (∇L(y + εv) − ∇L(y))/ε with ε = √eps·(1 + ||y||)/||v|| and f = −∇L(y) given: one gradient instead of
-    about two and a half, and an error of order ε·||∇³L||, far below what a Newton matrix needs."""
-    if not difference:
-        functions[1](prob, y, v, out)
-        return
-    y_norm = 0.0
-    v_norm = 0.0
-    for p in range(y.size):
-        y_norm += y[p] * y[p]
-        v_norm += v[p] * v[p]
-    eps = 1.4901161193847656e-08 * (1.0 + math.sqrt(y_norm)) / math.sqrt(v_norm)
-    for p in range(y.size):
-        shifted[p] = y[p] + eps * v[p]
-    functions[0](prob, shifted, out)
-    for p in range(y.size):
-        out[p] = (f[p] - out[p]) / eps
 
 
 @njit(cache=True)
@@ -117,8 +101,8 @@ def _converged(vectors, beta_last, c_ref, tol):
 @njit(cache=True)
 def evaluate(functions, prob, y, f, region, c_ref, tol, difference):
     """Lanczos on ∇²L(y) until the model is accurate for c up to ``c_ref`` (or m_max steps); store the Ritz
-    pairs. ``f`` is −∇L(y); ``difference``: products by differences of gradients (:func:`_product`).
-    Returns (whether the products were finite, products used)."""
+    pairs. ``f`` is −∇L(y); ``difference``: products by differences of gradients
+    (:func:`sadbench.solvers.products.product`). Returns (whether the products were finite, products used)."""
     P = y.size
     m_max = _m_max(region, P)
     U, theta, w, shifted, coefs = _views(region, P, m_max)
@@ -127,15 +111,15 @@ def evaluate(functions, prob, y, f, region, c_ref, tol, difference):
     beta = np.zeros(m_max)
     _start(Q[0])
     k = 0
-    products = 0
+    used = 0
     while k < m_max:
-        _product(functions, prob, y, f, Q[k], w, shifted, difference)
-        products += 1
+        products.product(functions, prob, y, f, Q[k], w, shifted, difference)
+        used += 1
         a = 0.0
         for p in range(P):
             a += Q[k, p] * w[p]
         if not math.isfinite(a):
-            return False, products
+            return False, used
         alpha[k] = a
         k += 1
         # Full reorthogonalisation, twice (classical Gram–Schmidt): the three-term recurrence alone loses
@@ -170,9 +154,9 @@ def evaluate(functions, prob, y, f, region, c_ref, tol, difference):
     theta[:k] = values
     region[0] = KIND
     region[1] = k
-    region[2] = products
-    region[3] += products
-    return True, products
+    region[2] = used
+    region[3] += used
+    return True, used
 
 
 @njit(cache=True)
@@ -212,6 +196,6 @@ def spectral_radius(region, P):
 
 
 @njit(cache=True)
-def products(region):
+def cost(region):
     """Hessian-vector products the stored model cost: what a re-evaluation will cost again."""
     return region[2]
