@@ -17,6 +17,7 @@ from cuda_speed import N_POINTS, WIDTHS, problem
 
 from sadbench import integrate
 from sadbench import cuda as sc
+from sadbench.cuda import launch
 
 
 def main():
@@ -35,8 +36,8 @@ def main():
     print(f"{'points':>6} {'threads':>7} {'E':>6} {'us/member-step':>15} {'max rel diff':>12}")
     for pair in args.pairs.split(","):
         points, threads = (int(v) for v in pair.split("x"))
-        sc.chunk_points = lambda geometry, n, points=points: points
-        sc.block_threads = lambda geometry, n, E, threads=threads: threads
+        launch.chunk_points = lambda geometry, n, points=points: points
+        launch.block_threads = lambda geometry, n, E, threads=threads: threads
         for E in sizes:
             run = dict(integrator="rk4", dt=0.05, detectors=None, backend="cuda", cuda_layout="block")
             integrate(net, thetas[:E], X, Y, t_end=0.1, **run)  # compiles this shape

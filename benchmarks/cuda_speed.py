@@ -47,7 +47,7 @@ def problem(activation, widths, n_points):
 
 def run(net, X, Y, theta0, options, cap, **backend):
     start = time.perf_counter()
-    sol = integrate(net, theta0, X, Y, detectors=None, max_wall_time=cap, **options, **backend)
+    sol = integrate(net, theta0, X, Y, detectors=None, max_wall=cap, **options, **backend)
     return sol, time.perf_counter() - start
 
 
@@ -71,7 +71,7 @@ def main():
     sc.require()
     from numba import cuda
 
-    device = "simulator" if sc._simulated() else cuda.get_current_device().name
+    device = "simulator" if sc.simulated() else cuda.get_current_device().name
     if isinstance(device, bytes):
         device = device.decode()
     widths = [int(w) for w in args.widths.split(",")]

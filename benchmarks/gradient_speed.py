@@ -34,10 +34,10 @@ from literal_shapes import literal_gradient, literal_product
 from numba import get_num_threads, njit, prange, set_num_threads, types
 
 import sadbench
-from sadbench.model import kernels
+from sadbench.model import blocks, elementwise, gradient, layout, precision
 from sadbench import signatures as sig
 from sadbench.solvers.blas import one_blas_thread
-from sadbench.model.kernels import PRECISIONS
+from sadbench.model.precision import PRECISIONS
 
 RHS_FN = types.FunctionType(sig.RHS)
 LOOP = types.void(RHS_FN, sig.MATRIX, sig.MATRIX, types.int64[::1], types.int64, sig.MATRIX, sig.MATRIX,
@@ -85,18 +85,18 @@ def rk4_loop(rhs, X, Y, widths, bias, work, thetas, grads, scratch, steps, dt):
 PASS_REPS = 20000
 #: The gradient pass's argument types (X, Y, widths, bias, work, θ, ∇L, fdf, terms): the element-wise loops as
 #: first-class functions, matching the passes' compiled (and cached) overloads.
-GRADIENT_ARGS = (sig.MATRIX, sig.MATRIX, kernels.WIDTHS, types.int64, kernels.VEC, kernels.VEC, kernels.VEC,
-                 kernels.ACT_FN, kernels.LOSS_FN)
+GRADIENT_ARGS = (sig.MATRIX, sig.MATRIX, precision.WIDTHS, types.int64, precision.VEC, precision.VEC, precision.VEC,
+                 precision.ACT_FN, precision.LOSS_FN)
 PASSES = ("whole gradient", "load_chunk", "propagate", "loss_terms", "backward", "activation loop, one layer",
           "largest layer: W·A", "largest layer: Wᵀ·δ", "largest layer: δ·Aᵀ")
 
 
-@njit(types.void(types.int64, *GRADIENT_ARGS, types.int64, kernels.MAT, kernels.MAT, kernels.MAT))
+@njit(types.void(types.int64, *GRADIENT_ARGS, types.int64, precision.MAT, precision.MAT, precision.MAT))
 def pass_loop(which, X, Y, widths, bias, work, theta, grad, fdf, terms, reps, W, A, D):
     """``reps`` calls of one pass (an index into PASSES) over the first chunk of points; the last three time
     the largest layer's products alone, on W (out × in), A (in × c) and δ (out × c)."""
     n = X.shape[0]
-    lay = kernels.layout(widths, n)
+    lay = layout.layout(widths, n)
     c = lay[-1]
     z = work[lay[2] : lay[2] + widths[1] * c]
     a = work[lay[3] : lay[3] + widths[1] * c]
@@ -105,23 +105,23 @@ def pass_loop(which, X, Y, widths, bias, work, theta, grad, fdf, terms, reps, W,
     b_values, sums = np.zeros(W.shape[0]), np.zeros(W.shape[0])  # W·A's bias; δ·Aᵀ's row sums
     for _ in range(reps):
         if which == 0:
-            kernels.loss_grad_pass(X, Y, widths, bias, work, theta, grad, -1.0, fdf, terms)
+            gradient.loss_grad_pass(X, Y, widths, bias, work, theta, grad, -1.0, fdf, terms)
         elif which == 1:
-            kernels.load_chunk(X, Y, widths, work, 0, c)
+            gradient.load_chunk(X, Y, widths, work, 0, c)
         elif which == 2:
-            kernels.propagate(theta, widths, bias, work, n, c, fdf)
+            gradient.propagate(theta, widths, bias, work, n, c, fdf)
         elif which == 3:
-            kernels.loss_terms(widths, work, n, c, -1.0 / n, terms, False)
+            gradient.loss_terms(widths, work, n, c, -1.0 / n, terms, False)
         elif which == 4:
-            kernels.backward(theta, widths, bias, work, n, c, grad, True)
+            gradient.backward(theta, widths, bias, work, n, c, grad, True)
         elif which == 5:
             fdf(z, a, g)
         elif which == 6:
-            kernels.matmul(W, A, Z, 2, b_values)
+            blocks.matmul(W, A, Z, 2, b_values)
         elif which == 7:
-            kernels.matmul_t(W, D, back, 1)
+            blocks.matmul_t(W, D, back, 1)
         else:
-            kernels.outer_acc(D, A, G, sums)
+            blocks.outer_acc(D, A, G, sums)
 
 
 def time_literal_product(W, A, seconds_generic, repeats):
@@ -134,9 +134,9 @@ def time_literal_product(W, A, seconds_generic, repeats):
     product = literal_product(n_out, n_in, c)
     product(W, b, work, 1)
     generic = np.empty((n_out, c))
-    kernels.matmul(W, A, generic, 2, b)
+    blocks.matmul(W, A, generic, 2, b)
     if not np.array_equal(work[n_in * c :], generic.ravel()):
-        sys.exit("the literal-shape product differs from kernels.matmul")
+        sys.exit("the literal-shape product differs from blocks.matmul")
     seconds = best_of(lambda: product(W, b, work, PASS_REPS), repeats) / PASS_REPS
     share = 100 * seconds / seconds_generic
     print(f"{'largest layer: W·A, literal':28s} {seconds * 1e9:9.0f} ns  ({share:5.1f}% of the generic W·A, "
@@ -148,29 +148,29 @@ def generic_gradient(X, Y, widths, bias, work, theta, grad, fdf, terms):
     """L and -∇L from the passes, called with first-class element-wise loops: called with the dispatchers
     instead, a cached pass compiles another overload, and numba's cache index of it breaks once those
     dispatchers are gone."""
-    return kernels.loss_grad_pass(X, Y, widths, bias, work, theta, grad, -1.0, fdf, terms)
+    return gradient.loss_grad_pass(X, Y, widths, bias, work, theta, grad, -1.0, fdf, terms)
 
 
 def time_literal_gradient(call, products, repeats):
     """The whole gradient with literal shapes (:func:`literal_gradient`) against the generic passes, timed in
-    turn (best of ``repeats`` rounds each), for n ≤ kernels.CHUNK."""
+    turn (best of ``repeats`` rounds each), for n ≤ layout.CHUNK."""
     X, Y, widths, bias, work, theta, grad, fdf, terms = call
     n = X.shape[0]
-    if n > kernels.CHUNK:
+    if n > layout.CHUNK:
         return
-    gradient = literal_gradient([int(w) for w in widths], bias, n)
+    literal_fn = literal_gradient([int(w) for w in widths], bias, n)
 
     @njit(types.float64(types.int64, *GRADIENT_ARGS[:2], *GRADIENT_ARGS[4:]))
     def repeat(reps, X, Y, work, theta, grad, fdf, terms):
         loss = 0.0
         for _ in range(reps):
-            loss = gradient(X, Y, work, theta, grad, -1.0, fdf, terms)
+            loss = literal_fn(X, Y, work, theta, grad, -1.0, fdf, terms)
         return loss
 
     literal_grad = np.empty_like(grad)
     arguments = (X, Y, np.zeros_like(work), theta, literal_grad, fdf, terms)
     if repeat(1, *arguments) != generic_gradient(*call) or not np.array_equal(literal_grad, grad):
-        sys.exit("the literal-shape gradient differs from kernels.loss_grad_pass")
+        sys.exit("the literal-shape gradient differs from gradient.loss_grad_pass")
     generic = literal = np.inf
     for _ in range(repeats):
         generic = min(generic, best_of(lambda: pass_loop(0, *call, PASS_REPS, *products), 1))
@@ -184,12 +184,12 @@ def time_passes(args):
     parts need not equal the whole: each loop keeps its own data in cache)."""
     net, X, Y = problem(args)
     spec, loss = net.activation, sadbench.get_registry().get("loss", args.loss)
-    fdf = kernels.activation_loops(spec.f, spec.df, spec.d2f)[0]
-    terms = kernels.loss_loop(loss.value, loss.d1, loss.d2)
+    fdf = elementwise.activation_loops(spec.f, spec.df, spec.d2f)[0]
+    terms = elementwise.loss_loop(loss.value, loss.d1, loss.d2)
     widths, bias, work = net.problem_arrays(X, 1)
     theta, grad = net.init(seed=0), np.zeros(net.num_params)
     call = (X, np.ascontiguousarray(Y), widths, bias, work[0], theta, grad, fdf, terms)
-    c = kernels.layout(widths, X.shape[0])[-1]
+    c = layout.layout(widths, X.shape[0])[-1]
     layer = int(np.argmax(widths[:-1] * widths[1:]))
     rng = np.random.default_rng(0)
     W = rng.standard_normal((widths[layer + 1], widths[layer]))
@@ -217,8 +217,8 @@ def gradient_flops(widths, n):
     products = 2 * n * int((w[:-1] * w[1:]).sum())  # forward
     products += 2 * n * int((w[:-1] * w[1:]).sum())  # weight gradients
     products += 2 * n * int((w[1:-1] * w[2:]).sum())  # δ propagation (not into the input layer)
-    elementwise = 2 * n * int(w[1:].sum()) + n * int(w[1:-1].sum()) + 3 * n * int(w[-1])
-    return products + elementwise
+    pointwise = 2 * n * int(w[1:].sum()) + n * int(w[1:-1].sum()) + 3 * n * int(w[-1])
+    return products + pointwise
 
 
 def matmul_gflops(size=2048, repeats=5):

@@ -10,11 +10,11 @@ same order, which :func:`check_same` verifies bit for bit before anything is tim
 import numpy as np
 from numba import njit
 
-from sadbench.model import kernels
+from sadbench.model import blocks, layout, precision
 
-LOOP = {"fastmath": kernels.FASTMATH, "error_model": "numpy"}
-#: kernels.outer_acc's code, inlined into the generated gradient instead of called.
-_outer_acc = njit(**kernels.INLINE)(kernels.outer_acc.py_func)
+LOOP = {"fastmath": precision.FASTMATH, "error_model": "numpy"}
+#: blocks.outer_acc's code, inlined into the generated gradient instead of called.
+_outer_acc = njit(**precision.INLINE)(blocks.outer_acc.py_func)
 
 
 def literal_product(n_out, n_in, c):
@@ -39,21 +39,21 @@ def literal_product(n_out, n_in, c):
 
 
 def literal_gradient(widths, bias, n):
-    """:func:`sadbench.model.kernels.loss_grad_pass` for one architecture and n ≤ ``kernels.CHUNK`` points (one
+    """:func:`sadbench.model.gradient.loss_grad_pass` for one architecture and n ≤ ``layout.CHUNK`` points (one
     chunk), its layer loops unrolled into generated source with every shape and offset a literal:
     ``gradient(X, Y, work, theta, grad, sign, fdf, terms)`` returns L and writes sign·∇L into ``grad``."""
-    if n > kernels.CHUNK:
-        raise ValueError(f"literal_gradient handles one chunk of at most {kernels.CHUNK} points, not {n}")
+    if n > layout.CHUNK:
+        raise ValueError(f"literal_gradient handles one chunk of at most {layout.CHUNK} points, not {n}")
     widths_array = np.asarray(widths, dtype=np.int64)
-    fields = dict(zip(kernels.LAYOUT_FIELDS, kernels.layout(widths_array, n)))
+    fields = dict(zip(layout.LAYOUT_FIELDS, layout.layout(widths_array, n)))
     c, layers = fields["chunk"], len(widths) - 1
 
     def rows(start, count, shape=True):
         region = f"work[{start}:{start + count * c}]"
         return f"{region}.reshape(({count}, {c}))" if shape else region
 
-    row_of = [kernels._row_offset(widths_array, l + 1) for l in range(layers)]  # first rows in each region
-    param_of = [kernels._param_offset(widths_array, bias, l) for l in range(layers)]
+    row_of = [layout.row_offset(widths_array, l + 1) for l in range(layers)]  # first rows in each region
+    param_of = [layout.param_offset(widths_array, bias, l) for l in range(layers)]
     d, k = widths[0], widths[-1]
     body = ["grad[:] = 0.0"]
     body += [f"for i in range({c}):"] + [f"    work[{fields['x'] + j * c} + i] = X[i, {j}]" for j in range(d)]
@@ -89,6 +89,6 @@ def literal_gradient(widths, bias, n):
             body += [f"for i in range({fan_in * c}):", f"    work[{back} + i] *= work[{g} + i]"]
     body.append(f"return total / {n}")
     source = "def gradient(X, Y, work, theta, grad, sign, fdf, terms):\n" + "\n".join("    " + s for s in body)
-    namespace = {"matmul": kernels._matmul, "outer": _outer_acc}
+    namespace = {"matmul": blocks._matmul, "outer": _outer_acc}
     exec(source, namespace)
     return njit(**LOOP)(namespace["gradient"])

@@ -29,7 +29,7 @@ from sadbench.model import vmath
 
 FUNCTIONS = ("exp", "expm1", "log", "log1p", "tanh", "logistic", "softplus", "erf", "erfc", "ndtr", "normal_pdf")
 ACTIVATIONS = ("gelu", "tanh", "softplus", "silu", "logistic", "mish", "elu")
-#: the kernels' element-wise loops are compiled with these options (sadbench.model.kernels.ELEMENTWISE)
+#: the kernels' element-wise loops are compiled with these options (sadbench.model.elementwise.ELEMENTWISE)
 ELEMENTWISE = dict(error_model="numpy")
 RANGES = {"log": (1e-3, 10.0), "log1p": (-0.5, 10.0)}
 MULTIPLY_ADD = re.compile(r"^v(mul|fn?madd|fn?msub)\w*pd\b")

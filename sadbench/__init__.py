@@ -8,6 +8,7 @@ from sadbench.solvers.rk import ExplicitRungeKutta
 from sadbench.plugins import get_registry
 from sadbench.model.network import Network
 from sadbench.integrate import integrate, resume
+from sadbench.options import OptionError, Save, StepControl
 from sadbench.solution import Solution
 from sadbench.verdicts.verdict import Verdict
 from sadbench.suites.suite import SuiteError, load_suite
@@ -16,7 +17,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "Activation", "ButcherTableau", "Detector", "ExplicitRungeKutta", "Finding", "Initialiser", "Integrator",
-    "Loss", "Network", "PluginError", "SadbenchError", "Solution", "SuiteError", "Target", "UnknownNameError",
-    "Verdict", "load_suite",
+    "Loss", "Network", "OptionError", "PluginError", "SadbenchError", "Save", "Solution", "StepControl", "SuiteError",
+    "Target", "UnknownNameError", "Verdict", "load_suite",
     "get_registry", "hookimpl", "integrate", "resume",
 ]

@@ -16,7 +16,7 @@ warnings.filterwarnings("ignore", message=".*First-class function type", categor
 VECTOR = types.float64[::1]
 MATRIX = types.float64[:, ::1]
 
-#: (X (n, d), Y (n, k), widths [d, ..., k], bias 0/1, scratch of kernels.work_size floats)
+#: (X (n, d), Y (n, k), widths [d, ..., k], bias 0/1, scratch of sadbench.model.layout.work_size floats)
 PROBLEM = types.Tuple((MATRIX, MATRIX, types.int64[::1], types.int64, VECTOR))
 
 #: loss_grad(problem, theta, grad, sign) -> L; writes sign·∇L(θ) into grad

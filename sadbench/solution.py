@@ -27,7 +27,7 @@ class Trace:
 
     @property
     def R(self):
-        """R(t) = ||θ||·||∇L||, which tends to 0 on the divergent branch (SCIENCE.md §2)."""
+        """R(t) = ||θ||·||∇L||, which tends to 0 on the divergent branch (docs/science.md §2)."""
         return self.norm * self.grad_norm
 
 
@@ -84,7 +84,8 @@ class Solution:
     _context: tuple | None = field(default=None, repr=False, compare=False)
 
     def resume(self, t_end=None, **options):
-        """Continue this run to ``t_end`` from where it stopped (see :func:`sadbench.integrate.resume`)."""
+        """Continue this run to ``t_end`` from where it stopped, as one uninterrupted run would have; the
+        ``options`` are :func:`sadbench.integrate.resume`'s (budgets, new save times, detectors, backend)."""
         from sadbench.integrate import resume
 
         return resume(self, t_end, **options)

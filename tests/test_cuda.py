@@ -19,10 +19,11 @@ from conftest import plugin_registry
 import sadbench
 from sadbench import Network, SadbenchError, integrate
 from sadbench import cuda as sc
+from sadbench.cuda import geometry, translate
 
 pytestmark = pytest.mark.skipif(not sc.available(), reason="no CUDA device (and the simulator is off)")
 
-SIMULATED = sc._simulated()
+SIMULATED = sc.simulated()
 X = np.linspace(-1.0, 1.0, 4)[:, None]
 Y = X**2
 RK4_A = [[0, 0, 0, 0], [0.5, 0, 0, 0], [0, 0.5, 0, 0], [0, 0, 1.0, 0]]
@@ -68,8 +69,8 @@ def test_deep_multi_output_network_in_several_chunks_of_points(monkeypatch, mult
     """Two inputs, two hidden layers, two outputs, ten points in chunks of four (the last one partial):
     the block layout's (unit, point) work items, chunk loop and reductions against the CPU backend, with
     a thread per point (an ensemble that fills the GPU) and with threads over a layer's units too."""
-    monkeypatch.setattr(sc, "SHARED_BYTES", 600)
-    monkeypatch.setattr(sc, "_multiprocessors", lambda: multiprocessors)
+    monkeypatch.setattr(geometry, "SHARED_BYTES", 600)
+    monkeypatch.setattr(geometry, "multiprocessors", lambda: multiprocessors)
     net = Network([2, 3, 2, 2], "gelu")
     assert sc.chunk_points(sc.Geometry(net.widths, True), 10) == 4
     rng = np.random.default_rng(3)
@@ -134,7 +135,7 @@ def test_status_codes_detectors_and_resume_match_cpu():
     CPU's own run, and the detectors' verdicts agree."""
     net = Network([1, 3, 1], "tanh")
     theta0 = net.init(seed=2, ensemble=2)
-    options = dict(integrator="bosh3", rtol=1e-6, atol=1e-6, t_end=3.0, save="linear", save_per_decade=3)
+    options = dict(integrator="bosh3", rtol=1e-6, atol=1e-6, t_end=3.0, save=sadbench.Save("linear", per_decade=3))
     cpu, gpu = _both(net, theta0, "thread", max_steps=5, detectors=None, **options)
     assert list(gpu.status) == ["max_steps", "max_steps"]
     _assert_same(cpu, gpu)
@@ -151,7 +152,7 @@ def test_status_codes_detectors_and_resume_match_cpu():
 def test_unsupported_requests_are_refused_by_name():
     net = Network([1, 2, 1], "tanh")
     theta0 = net.init(seed=0)
-    with pytest.raises(SadbenchError, match="backend must be 'cpu' or 'cuda', got 'tpu'"):
+    with pytest.raises(SadbenchError, match="backend must be one of 'cpu', 'cuda', got 'tpu'"):
         integrate(net, theta0, X, Y, backend="tpu", integrator="rk4", dt=0.1)
     stiff = next(name for name in net.registry.names("integrator") if not sc.supports(net.registry.get(
         "integrator", name)))
@@ -223,7 +224,7 @@ def test_a_plugin_that_cannot_compile_for_cuda_is_named(tmp_path):
 
 
 def test_layout_choice(monkeypatch):
-    monkeypatch.setattr(sc, "_multiprocessors", lambda: 132)  # an H100's
+    monkeypatch.setattr(geometry, "multiprocessors", lambda: 132)  # an H100's
     small, large = sc.Geometry([1, 16, 16, 1], True), sc.Geometry([1, 200, 200, 1], True)
     tiny = sc.Geometry([1, 3, 1], True)
     assert sc.choose_layout(large, 64, 10**6) == "block"
@@ -276,9 +277,9 @@ def test_the_kernel_cache_key_covers_modules_a_plugin_reaches_by_attribute(tmp_p
 
 
 def test_a_kernel_whose_functions_do_not_pickle_is_compiled_uncached(monkeypatch):
-    monkeypatch.setattr(sc, "_simulated", lambda: False)
-    assert sc._cacheable(sc._device_from_source(numba.njit(lambda x: 2.0 * x).py_func))
-    assert not sc._cacheable(threading.Lock())
+    monkeypatch.setattr(translate, "simulated", lambda: False)
+    assert sc.cacheable(sc.device_from_source(numba.njit(lambda x: 2.0 * x).py_func))
+    assert not sc.cacheable(threading.Lock())
 
 
 def test_a_function_without_a_source_file_has_a_digest():

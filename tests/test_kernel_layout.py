@@ -1,7 +1,7 @@
 """The kernels' internal layout: point chunks, the scratch regions, reproducibility, vector code.
 
-The kernels split the data points into chunks of ``kernels.CHUNK`` and keep every layer feature-major inside a
-chunk (see sadbench/model/kernels.py). These tests check what that design must not change: results across chunk
+The kernels split the data points into chunks of ``layout.CHUNK`` and keep every layer feature-major inside a
+chunk (see sadbench/model/layout.py). These tests check what that design must not change: results across chunk
 boundaries equal the numpy oracle, the scratch does not grow with n, results do not depend on where a
 member's scratch sits in memory, non-finite values reach the caller, the hot loops are vector code, and the
 per-combination entry points do not re-link the compiled passes.
@@ -13,9 +13,9 @@ from numba import njit
 
 import naive
 import sadbench
-from sadbench.model import kernels
+from sadbench.model import blocks, elementwise, layout, precision
 
-C = kernels.CHUNK
+C = layout.CHUNK
 WIDTHS, BIAS = [2, 5, 6, 2], True
 # n around the chunk size and a few chunks with a short last one
 POINT_COUNTS = [1, C - 1, C, C + 1, 2 * C + 5]
@@ -61,7 +61,7 @@ def test_chunked_hessian_is_the_sum_over_points(n):
 
 
 def test_scratch_does_not_grow_with_n_beyond_the_outputs():
-    sizes = {n: kernels.work_size(WIDTHS, n) for n in (C, 10 * C, 1000 * C)}
+    sizes = {n: layout.work_size(WIDTHS, n) for n in (C, 10 * C, 1000 * C)}
     k = WIDTHS[-1]
     assert sizes[10 * C] - sizes[C] == 9 * C * k
     assert sizes[1000 * C] - sizes[C] == 999 * C * k
@@ -70,10 +70,10 @@ def test_scratch_does_not_grow_with_n_beyond_the_outputs():
 def test_layout_regions_are_ordered_and_disjoint():
     widths = np.array([3, 7, 4, 2], dtype=np.int64)
     for n in (5, C, 3 * C + 1):
-        offsets = kernels.layout(widths, n)
-        assert len(offsets) == len(kernels.LAYOUT_FIELDS)
-        named = dict(zip(kernels.LAYOUT_FIELDS, offsets))
-        starts = [named[f] for f in kernels.LAYOUT_FIELDS[:-1]]  # up to "end"
+        offsets = layout.layout(widths, n)
+        assert len(offsets) == len(layout.LAYOUT_FIELDS)
+        named = dict(zip(layout.LAYOUT_FIELDS, offsets))
+        starts = [named[f] for f in layout.LAYOUT_FIELDS[:-1]]  # up to "end"
         assert starts == sorted(starts) and starts[0] == 0
         c = named["chunk"]
         assert c == min(n, C)
@@ -81,7 +81,7 @@ def test_layout_regions_are_ordered_and_disjoint():
         sizes = {"x": 3 * c, "y": 2 * c, "z": total * c, "a": hidden * c, "g": hidden * c, "delta": total * c,
                  "s": hidden * c, "rz": total * c, "ra": hidden * c, "rd": 2 * max_w * c, "l2": 2 * c,
                  "lv": 2 * c, "out": n * 2}
-        fields = kernels.LAYOUT_FIELDS[:-1]
+        fields = layout.LAYOUT_FIELDS[:-1]
         for name, following in zip(fields[:-1], fields[1:]):
             assert named[following] - named[name] == sizes[name], name
 
@@ -95,7 +95,7 @@ def test_results_do_not_depend_on_the_scratch_address():
     theta = np.random.default_rng(6).normal(scale=0.7, size=net.num_params)
     v = np.random.default_rng(7).normal(size=net.num_params)
     kern = net.kernels("mse")
-    size = kernels.work_size(WIDTHS, len(X))
+    size = layout.work_size(WIDTHS, len(X))
     widths = np.array(WIDTHS, dtype=np.int64)
     results = []
     for shift in range(8):
@@ -124,8 +124,8 @@ def test_nonfinite_parameters_give_a_nonfinite_loss_and_gradient(bad):
 
 @pytest.mark.parametrize("name", ["matmul", "matmul_t", "outer_acc"])
 def test_dense_building_blocks_are_vector_code(name):
-    fn = getattr(kernels, name)
-    fresh = njit(fn.signatures[0], **kernels.KERNEL)(fn.py_func)  # numba cannot inspect code from its cache
+    fn = getattr(blocks, name)
+    fresh = njit(fn.signatures[0], **precision.KERNEL)(fn.py_func)  # numba cannot inspect code from its cache
     ir = fresh.inspect_llvm(fresh.signatures[0])
     assert "x double>" in ir, f"{name} has no vector instructions"
 
@@ -146,7 +146,7 @@ def test_activation_loop_computes_both_values_in_one_pass():
     z = np.linspace(-8.0, 8.0, 1001)
     for name in ("tanh", "gelu", "logistic", "silu", "softplus", "mish", "elu"):
         spec = registry.get("activation", name)
-        fdf, d2 = kernels.activation_loops(spec.f, spec.df, spec.d2f)
+        fdf, d2 = elementwise.activation_loops(spec.f, spec.df, spec.d2f)
         a, g = np.empty_like(z), np.empty_like(z)
         fdf(z, a, g)
         assert np.array_equal(a, [spec.f(x) for x in z]), name

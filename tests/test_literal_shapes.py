@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 import sadbench
-from sadbench.model import kernels
+from sadbench.model import elementwise, layout
 
 BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
 
@@ -31,15 +31,15 @@ def test_literal_gradient_equals_the_passes(literal_shapes, widths, bias, activa
     theta = net.init(seed=5)
     loss, grad = net.loss_and_grad(theta, X, Y)
     spec, mse = net.activation, sadbench.get_registry().get("loss", "mse")
-    fdf = kernels.activation_loops(spec.f, spec.df, spec.d2f)[0]
-    terms = kernels.loss_loop(mse.value, mse.d1, mse.d2)
+    fdf = elementwise.activation_loops(spec.f, spec.df, spec.d2f)[0]
+    terms = elementwise.loss_loop(mse.value, mse.d1, mse.d2)
     gradient = literal_shapes.literal_gradient(widths, int(bias), n)
     literal_grad = np.full(net.num_params, np.nan)
-    work = np.full(kernels.work_size(widths, n), np.nan)  # nothing may be read before it is written
+    work = np.full(layout.work_size(widths, n), np.nan)  # nothing may be read before it is written
     assert gradient(X, Y, work, theta, literal_grad, 1.0, fdf, terms) == loss
     np.testing.assert_array_equal(literal_grad, grad)
 
 
 def test_literal_gradient_refuses_more_than_one_chunk(literal_shapes):
     with pytest.raises(ValueError, match="one chunk"):
-        literal_shapes.literal_gradient([1, 4, 1], 1, kernels.CHUNK + 1)
+        literal_shapes.literal_gradient([1, 4, 1], 1, layout.CHUNK + 1)

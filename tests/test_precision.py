@@ -13,13 +13,14 @@ from numba import njit
 
 import naive
 import sadbench
-from sadbench.model import kernels
+from sadbench.model import blocks, layout
+from sadbench.model.precision import KERNEL, compile_float32
 from sadbench.suites.provenance import provenance
 from sadbench.suites.runner import run_suite
 from sadbench.suites.store import Store
 from sadbench.suites.suite import SuiteError, load_suite
 
-C = kernels.CHUNK
+C = layout.CHUNK
 CANONICAL = [1, 16, 16, 1]
 
 
@@ -61,10 +62,10 @@ def test_float32_loss_and_gradient_are_the_oracle_to_float32_rounding(activation
 @pytest.mark.parametrize("name", ["matmul", "outer_acc"])
 def test_float32_building_blocks_are_float32_vector_code(name):
     """The float32 overloads run on float vectors and never widen to double (no promoted accumulators)."""
-    kernels.compile_float32()
-    fn = getattr(kernels, name)
+    compile_float32()
+    fn = getattr(blocks, name)
     signature = next(s for s in fn.signatures if str(s[0].dtype) == "float32")
-    fresh = njit(signature, **kernels.KERNEL)(fn.py_func)  # numba cannot inspect code from its cache
+    fresh = njit(signature, **KERNEL)(fn.py_func)  # numba cannot inspect code from its cache
     ir = fresh.inspect_llvm(fresh.signatures[0])
     assert "x float>" in ir and "double" not in ir
 
@@ -77,9 +78,9 @@ def test_float32_entry_points_call_the_compiled_passes_without_linking_them():
 
 def test_float64_users_never_compile_the_float32_overloads():
     """They are compiled on the first float32 kernel, so importing sadbench costs what it did before."""
-    code = ("import numpy as np, sadbench; from sadbench.model import kernels; net = sadbench.Network([1, 3, 1]);"
+    code = ("import numpy as np, sadbench; from sadbench.model import precision; net = sadbench.Network([1, 3, 1]);"
             "net.loss_and_grad(net.init(), np.zeros((2, 1)), np.zeros((2, 1)));"
-            "print(sorted({len(d.signatures) for d, _ in kernels._FLOAT32}))")
+            "print(sorted({len(d.signatures) for d, _ in precision.FLOAT32_OVERLOADS}))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[0, 1]"  # loss_grad_pass_f32 not compiled, every other pass for float64 only
 
@@ -124,8 +125,8 @@ def test_resume_keeps_the_stored_precision(tmp_path):
         assert np.array_equal(resumed.theta, whole.theta) and np.array_equal(resumed.loss, whole.loss)
         assert str(resumed.resume_state["precision"]) == precision
     with pytest.raises(sadbench.SadbenchError) as info:
-        sadbench.integrate(net, half, X, Y, t_end=10.0, save=times[3:], precision="float32", **options)
-    assert str(info.value) == "a resumed run keeps its stored precision = 'float64'; got 'float32'"
+        sadbench.integrate(net, None, X, Y, resume=half, t_end=10.0, save=times[3:], precision="float32", **options)
+    assert str(info.value) == "precision must stay 'float64': a resumed run keeps its stored precision; got 'float32'"
 
 
 @pytest.mark.parametrize("name", ["bdf", "ros34pw2", "rkc", "auto"])

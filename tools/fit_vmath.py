@@ -1,4 +1,5 @@
-"""Regenerate the fitted coefficients of sadbench/model/vmath.py, and check them against the stored ones.
+"""Regenerate the fitted coefficients of sadbench/model/vmath/ (exponential.py, normal.py), and check them against
+the stored ones.
 
 exp    expm1(r) = r + r²·(1/2 + r·E(r)) on |r| ≤ 1.003·ln2/2 (the Cody–Waite range plus room for the rounding of
        r), E = E1 + E2·r + ... + E9·r⁸ minimising max |r·(E(r) - e(r))|, e(r) = ((expm1(r) - r)/r² - 1/2)/r, i.e.
@@ -11,7 +12,7 @@ mills  the Mills ratio Φ(-t)/φ(t) = P(t)/(t·P(t) + D(t)) on 0 ≤ t ≤ 38.6 
 
 Both are weighted linear least squares (normal equations in mpmath) reweighted by Lawson's algorithm: each
 node's weight is multiplied by its error and renormalised, which drives the fit towards the minimax one.
-Doubles are printed in the form vmath.py assigns them, with the maximum relative error on a dense check grid
+Doubles are printed in the form vmath assigns them, with the maximum relative error on a dense check grid
 (of the exact and of the double coefficients, both evaluated in mpmath) and the maximum relative difference
 from the constants in sadbench.model.vmath (0 when reproduced bit for bit).
 
@@ -118,7 +119,7 @@ def fit_mills():
 
 
 def report(name, fit):
-    """Print the coefficients as vmath.py assigns them, the fit's error and the difference from the stored ones."""
+    """Print the coefficients as vmath assigns them, the fit's error and the difference from the stored ones."""
     from sadbench.model import vmath
 
     fits, rel_error, what = fit()

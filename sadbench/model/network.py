@@ -5,7 +5,11 @@ from dataclasses import dataclass
 import numpy as np
 
 from sadbench.errors import SadbenchError
-from sadbench.model.kernels import PRECISIONS, gradient_kernels, loss_grad_ensemble, work_size
+from sadbench.model import data
+from sadbench.model.kernels import gradient_kernels, loss_grad_ensemble
+from sadbench.model.layout import work_size
+from sadbench.model.precision import PRECISIONS
+from sadbench.options import OptionError, integer
 from sadbench.plugins import get_registry
 
 
@@ -25,12 +29,15 @@ class Layer:
 
 class Network:
     """A fully connected network ``widths = [d, h1, ..., k]`` with ``activation`` after every hidden layer
-    and a linear output layer (SCIENCE.md §1)."""
+    and a linear output layer (docs/science.md §1)."""
 
     def __init__(self, widths, activation="tanh", bias=True, registry=None):
+        if not isinstance(widths, (list, tuple, np.ndarray)) or len(widths) < 2 or not all(
+                _is_size(w) for w in widths):
+            raise OptionError("widths", f"must list at least two positive sizes, got {widths!r}")
+        if not isinstance(bias, (bool, np.bool_)):
+            raise OptionError("bias", f"must be True or False, got {bias!r}")
         widths = [int(w) for w in widths]
-        if len(widths) < 2 or min(widths) < 1:
-            raise SadbenchError(f"widths must list at least two positive sizes, got {widths}")
         self.registry = registry or get_registry()
         self.widths = tuple(widths)
         self.activation = self.registry.get("activation", activation)
@@ -68,9 +75,10 @@ class Network:
                 )
             return theta
 
+        seed = integer("seed", seed, low=0)
         if ensemble is None:
             return one(seed)
-        return np.stack([one(seed + e) for e in range(int(ensemble))])
+        return np.stack([one(seed + e) for e in range(integer("ensemble", ensemble))])
 
     def unflatten(self, theta):
         """The list of ``(W, b)`` views of one parameter vector (``b`` is None without biases)."""
@@ -89,25 +97,20 @@ class Network:
         return gradient_kernels(self.activation, self.registry.get("loss", loss), check_precision(precision))
 
     def check_data(self, X, Y):
-        """Contiguous, writeable float64 (n, d) and (n, k) arrays matching the architecture (the kernels'
-        signatures take writeable arrays)."""
-        X = np.require(X, np.float64, ["C", "W"])
-        Y = np.require(Y, np.float64, ["C", "W"])
-        if Y.ndim == 1:
-            Y = Y[:, None]
-        if X.ndim != 2 or X.shape[1] != self.input_dim:
-            raise SadbenchError(f"X must have shape (n, {self.input_dim}), got {X.shape}")
-        if Y.shape != (X.shape[0], self.output_dim):
-            raise SadbenchError(f"Y must have shape ({X.shape[0]}, {self.output_dim}), got {Y.shape}")
-        return X, Y
+        """Contiguous, writeable float64 (n, d) and (n, k) arrays matching the architecture, with n ≥ 1 and
+        finite values (:func:`sadbench.model.data.check_data`)."""
+        return data.check_data(X, Y, self.input_dim, self.output_dim)
 
-    def check_theta(self, theta):
-        """Contiguous float64 (E, P) parameters, and whether the caller passed a single vector."""
-        theta = np.asarray(theta, dtype=np.float64)
+    def check_theta(self, theta, name="theta"):
+        """Contiguous float64 (E, P) parameters with E ≥ 1, and whether the caller passed a single vector (a
+        member with a non-finite value is not refused: it ends with status "nonfinite", the others run on)."""
+        theta = data.real_array(name, theta)
         if theta.ndim not in (1, 2) or theta.shape[-1] != self.num_params:
             raise SadbenchError(
-                f"theta must have shape ({self.num_params},) or (E, {self.num_params}), got {theta.shape}"
+                f"{name} must have shape ({self.num_params},) or (E, {self.num_params}), got {theta.shape}"
             )
+        if theta.shape[0] == 0:
+            raise SadbenchError(f"{name} has shape {theta.shape}: an ensemble needs at least one member")
         return np.require(np.atleast_2d(theta), np.float64, ["C", "W"]), theta.ndim == 1
 
     def problem_arrays(self, X, n_members):
@@ -158,6 +161,14 @@ class Network:
         thetas, _ = self.check_theta(theta)
         widths, bias, work = self.problem_arrays(X, 1)
         return self.kernels().forward(thetas[0], X, widths, bias, work[0]).copy()
+
+
+def _is_size(width):
+    try:
+        integer("width", width)
+    except OptionError:
+        return False
+    return True
 
 
 def check_precision(precision):

@@ -6,7 +6,7 @@ driver calls ``attempt`` again at the same t exactly when the previous attempt w
 t with the stored time tells the method what became of its last step: no extra contract needed.
 """
 
-from numba import njit
+from sadbench.jit import compiled
 
 PROPOSAL, T_LAST, STARTED = 0, 1, 2
 HEADER = 3
@@ -14,7 +14,7 @@ HEADER = 3
 FIRST, ACCEPTED, REJECTED = 0, 1, 2
 
 
-@njit(cache=True)
+@compiled()
 def begin(work, t):
     """Record an attempt at t; return FIRST, ACCEPTED (the previous step was taken) or REJECTED."""
     if work[STARTED] == 0.0:

@@ -18,23 +18,17 @@ eigenvalues) on ``NONSTIFF_VOTES`` steps in a row: a flow whose stiffness fades 
 import math
 
 import numpy as np
-from numba import njit
 
+from sadbench.jit import compiled
 from sadbench.solvers import attempts
 from sadbench.solvers import bdf
-from sadbench.solvers import control
 from sadbench.solvers import jacobian
-from sadbench.solvers import krylov
-from sadbench.solvers import lanczos
-from sadbench.solvers import products
 from sadbench.solvers import rk
 from sadbench import signatures as sig
 from sadbench.solvers.control import step_factor
-from sadbench.solvers.jitcache import drop_if_stale
 from sadbench.solvers.rk import pack_tableau, rk_attempt
 from sadbench.specs import Integrator
 
-drop_if_stale(__file__, attempts, bdf, control, jacobian, krylov, lanczos, products, rk)
 
 STIFF_HRHO, STIFF_VOTES, NONSTIFF_RESET = 0.3, 15, 6
 NONSTIFF_HRHO, NONSTIFF_VOTES = 0.1, 15
@@ -53,7 +47,7 @@ HEADER = LOG_MODE + MAX_LOGGED
 DOPRI_STAGES = 7
 
 
-@njit(cache=True)
+@compiled()
 def _switch(work, t, mode):
     k = int(work[SWITCHES])
     if k < MAX_LOGGED:
@@ -65,7 +59,7 @@ def _switch(work, t, mode):
     work[CALM] = 0.0
 
 
-@njit(cache=True)
+@compiled()
 def _nonstiff_step(functions, prob, dopri, t, y, f, h, y_new, f_new, work, rk_work, stiff_work, rtol, atol,
                    outcome):
     """A dopri5 step with its PI control, and Hairer's stiffness test when the step is accepted."""
@@ -104,7 +98,7 @@ def _nonstiff_step(functions, prob, dopri, t, y, f, h, y_new, f_new, work, rk_wo
     return err, n_grad, loss_new
 
 
-@njit(sig.ATTEMPT, cache=True)
+@compiled(sig.ATTEMPT)
 def auto_attempt(functions, prob, params, t, y, f, h, y_new, f_new, work, rtol, atol):
     n_dopri = int(params[0])
     dopri = params[1 : 1 + n_dopri]

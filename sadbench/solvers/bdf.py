@@ -29,18 +29,15 @@ What differs from scipy:
 import math
 
 import numpy as np
-from numba import njit
 
+from sadbench.jit import compiled
 from sadbench.solvers import attempts
 from sadbench.solvers import jacobian
 from sadbench.solvers import krylov
 from sadbench.solvers import lanczos
-from sadbench.solvers import products
 from sadbench import signatures as sig
-from sadbench.solvers.jitcache import drop_if_stale
 from sadbench.specs import Integrator
 
-drop_if_stale(__file__, attempts, jacobian, krylov, lanczos, products)
 
 MAX_ORDER = 5
 NEWTON_MAXITER = 4
@@ -96,7 +93,7 @@ def pack(min_order=1, max_order=MAX_ORDER, kappa=NDF_KAPPA, eigenvectors="float3
     return np.concatenate([[min_order, max_order], alpha, gamma, error_const, tail]).astype(np.float64)
 
 
-@njit(cache=True)
+@compiled()
 def matrix_size(P, params):
     """Length of the Jacobian region: a dense eigendecomposition, or a Lanczos model of ``rank`` Ritz pairs."""
     if params[FORM] == LOW_RANK:
@@ -104,13 +101,13 @@ def matrix_size(P, params):
     return jacobian.jacobian_size(P)
 
 
-@njit(cache=True)
+@compiled()
 def work_size(P, params):
     return HEADER + ROWS * P + 5 * P + (MAX_ORDER + 1) * P + matrix_size(P, params) \
         + krylov.krylov_size(P, KRYLOV_DIM)
 
 
-@njit(cache=True)
+@compiled()
 def jacobian_region(work, P, params):
     """The Jacobian inside a BDF work vector (for callers that read its eigenvalues: ``jacobian.solve`` and
     ``jacobian.spectral_radius`` take either form)."""
@@ -118,13 +115,13 @@ def jacobian_region(work, P, params):
     return work[o : o + matrix_size(P, params)]
 
 
-@njit(cache=True)
+@compiled()
 def _krylov_region(work, P, params):
     o = HEADER + ROWS * P + 5 * P + (MAX_ORDER + 1) * P + matrix_size(P, params)
     return work[o : o + krylov.krylov_size(P, KRYLOV_DIM)]
 
 
-@njit(cache=True)
+@compiled()
 def _regions(work, P, params):
     """Views of D (ROWS, P), the pending correction d, ψ, the scale, Δy, a spare vector, D scratch, the
     Jacobian region."""
@@ -141,7 +138,7 @@ def _regions(work, P, params):
     return D, d, psi, scale, dy, spare, D_tmp, jacobian_region(work, P, params)
 
 
-@njit(cache=True)
+@compiled()
 def _rescale(D, D_tmp, order, factor):
     """Change D in place for a step size ``factor`` times the old one (scipy's ``change_D``)."""
     n = order + 1
@@ -164,7 +161,7 @@ def _rescale(D, D_tmp, order, factor):
     D[:n] = D_tmp[:n]
 
 
-@njit(cache=True)
+@compiled()
 def _norm(v, scale):
     s = 0.0
     for p in range(v.size):
@@ -172,7 +169,7 @@ def _norm(v, scale):
     return math.sqrt(s / v.size)
 
 
-@njit(cache=True)
+@compiled()
 def _newton(functions, prob, y, c, psi, jac, scale, tol, d, dy, f, space, difference):
     """Newton for y = y_pred + d, d = c·f(y) − ψ (scipy's ``solve_bdf_system``); y starts at the prediction
     and ends at the solution. Simplified Newton with the stored Jacobian when ``space`` is empty, else
@@ -214,7 +211,7 @@ def _newton(functions, prob, y, c, psi, jac, scale, tol, d, dy, f, space, differ
     return False, NEWTON_MAXITER, hvps, False
 
 
-@njit(cache=True)
+@compiled()
 def _refresh(functions, prob, y, f, jac, work, params, c):
     """Evaluate the Jacobian at y (for step coefficients c = h/α near ``c``) and go back to simplified
     Newton; False without second derivatives."""
@@ -230,14 +227,14 @@ def _refresh(functions, prob, y, f, jac, work, params, c):
     return jacobian.evaluate(functions, prob, y, jac, params[SINGLE] > 0.0)
 
 
-@njit(cache=True)
+@compiled()
 def _jacobian_cost(jac, P):
     """A Jacobian evaluation's cost in Hessian-vector products: P for the dense Hessian (plus its
     eigendecomposition), the products of the last Lanczos run for the low-rank model."""
     return lanczos.cost(jac) if jac[0] == lanczos.KIND else JAC_COST_HVP * P
 
 
-@njit(sig.ATTEMPT, cache=True)
+@compiled(sig.ATTEMPT)
 def bdf_attempt(functions, prob, params, t, y, f, h, y_new, f_new, work, rtol, atol):
     min_order, max_order = int(params[0]), int(params[1])
     alpha, gamma, error_const = params[2:8], params[8:14], params[14:20]

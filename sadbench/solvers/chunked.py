@@ -3,7 +3,7 @@
 Everything the driver needs to continue a member exactly (θ, ∇L, t, step size, controller state, the
 method's work, the direction anchor, the saved series) is in :class:`RunState`, a set of numpy arrays. The
 chunk loop calls the driver for at most one decade of save points and a bounded number of attempts at a
-time, and between calls checks the wall clock (``max_wall_time``) and the detectors' optional
+time, and between calls checks the wall clock (``max_wall``) and the detectors' optional
 ``stop(trace)`` hook. Because the state is complete, a chunked run, an interrupted-and-resumed run and one
 uninterrupted call give the same numbers.
 """
@@ -19,7 +19,7 @@ from sadbench.solvers.blas import one_blas_thread
 from sadbench.errors import SadbenchError
 
 FORMAT = 1
-_TARGET_CALL_SECONDS = 0.2  # wall time one driver call aims at: the granularity of max_wall_time and stop()
+_TARGET_CALL_SECONDS = 0.2  # wall time one driver call aims at: the granularity of max_wall and stop()
 _FIRST_CALL_ATTEMPTS = 256
 
 
@@ -52,7 +52,7 @@ class RunState:
     anchors: np.ndarray  # (E, P) θ at the previous save time (direction cosine)
     method_work: np.ndarray  # (E, 2P + work_size(P))
     states: np.ndarray  # (E, driver.STATE_SIZE)
-    precision: str = "float64"  # of the gradient passes (sadbench.model.kernels.PRECISIONS)
+    precision: str = "float64"  # of the gradient passes (sadbench.model.precision.PRECISIONS)
 
     def to_dict(self):
         """Plain numpy values (strings as 0-d arrays), for ``np.savez(path, **state)``."""
@@ -94,7 +94,7 @@ class RunState:
             raise SadbenchError("cannot resume: X, Y differ from the data the stored run was integrated on")
 
 
-def run_chunks(state, method, functions, X, Y, widths, bias, work, max_wall_time, stoppers, traces):
+def run_chunks(state, method, functions, X, Y, widths, bias, work, max_wall, stoppers, traces):
     """Advance every running member to the last save time on the CPU; returns the seconds spent."""
 
     def advance():
@@ -106,11 +106,11 @@ def run_chunks(state, method, functions, X, Y, widths, bias, work, max_wall_time
 
     start = time.perf_counter()
     with one_blas_thread():
-        chunk_loop(state, advance, max_wall_time, stoppers, traces, start)
+        chunk_loop(state, advance, max_wall, stoppers, traces, start)
     return time.perf_counter() - start
 
 
-def chunk_loop(state, advance, max_wall_time, stoppers, traces, start, fetch=None):
+def chunk_loop(state, advance, max_wall, stoppers, traces, start, fetch=None):
     """The host loop of every backend: call ``advance()`` (one compiled call or kernel launch, which runs the
     members to ``settings[CHUNK_END]`` within ``settings[CHUNK_ATTEMPTS]`` attempts) until no member runs.
 
@@ -124,13 +124,13 @@ def chunk_loop(state, advance, max_wall_time, stoppers, traces, start, fetch=Non
     per_chunk = max(1, int(round(state.per_decade))) if state.schedule == "log" else 10
     if not stoppers:
         per_chunk = state.times.size
-    attempts = _FIRST_CALL_ATTEMPTS if np.isfinite(max_wall_time) else 1 << 62
+    attempts = _FIRST_CALL_ATTEMPTS if np.isfinite(max_wall) else 1 << 62
     seen = states[:, driver.N_SAVED].copy()
     while True:
         running = states[:, driver.STATUS] == driver.RUNNING
         if not running.any():
             break
-        if time.perf_counter() - start >= max_wall_time:
+        if time.perf_counter() - start >= max_wall:
             states[running, driver.STATUS] = driver.WALL_TIME
             break
         settings[driver.CHUNK_END] = min(state.times.size, states[running, driver.N_SAVED].min() + per_chunk)

@@ -9,59 +9,20 @@ chunks, checks the wall clock and the detectors between them, and can resume a s
 
 import math
 
-from numba import njit, prange, types
+from numba import prange, types
 
-from sadbench.solvers import control
 from sadbench import signatures as sig
-from sadbench.solvers.control import step_factor
-from sadbench.solvers.jitcache import drop_if_stale
+from sadbench.jit import compiled
+from sadbench.solvers.codes import (  # noqa: F401  (the host reads the codes and layout as driver.*)
+    ATOL, CHUNK_ATTEMPTS, CHUNK_END, CONTROL, DETECTOR, DT_MAX, DT_MIN, DT_MIN_, ERR_PREV, ERROR_ORDER, FACTOR_MAX,
+    FACTOR_MIN, FIXED_DT, H, LOSS, MAX_STEPS, MAX_STEPS_, N_GRAD, N_REJECTED, N_SAVED, N_STEPS, NONFINITE,
+    OBSERVABLES, ORDER, Q_ALIGN, Q_DIR_COS, Q_GRAD_NORM, Q_LOSS, Q_N_GRAD, Q_N_STEPS, Q_NORM, REJECTED_LAST,
+    RESUMABLE, RTOL, RUNNING, SAFETY, SETTINGS_SIZE, STATE_SIZE, STATUS, STATUS_MESSAGES, STATUS_NAMES, STEP_BASE,
+    STOP_GRAD, STOP_GRAD_BELOW, STOP_NORM, STOP_NORM_ABOVE, SUCCESS, T, WALL_TIME,
+)
+from sadbench.solvers.control import judge_attempt, next_attempt, out_of_steps, starting_step, terminal_event, trial_step
 
-drop_if_stale(__file__, control)
-
-# Status codes (scipy/diffrax style: codes in the kernel, messages on the host). WALL_TIME and DETECTOR
-# are set by the host between chunks.
-RUNNING, SUCCESS, MAX_STEPS, DT_MIN, NONFINITE, STOP_NORM, STOP_GRAD, WALL_TIME, DETECTOR = range(9)
-STATUS_NAMES = {
-    RUNNING: "running",
-    SUCCESS: "success",
-    MAX_STEPS: "max_steps",
-    DT_MIN: "dt_min",
-    NONFINITE: "nonfinite",
-    STOP_NORM: "stop_norm",
-    STOP_GRAD: "stop_grad",
-    WALL_TIME: "wall_time",
-    DETECTOR: "detector",
-}
-STATUS_MESSAGES = {
-    "running": "integration has not reached the horizon yet",
-    "success": "reached the final time",
-    "max_steps": "step budget (max_steps) exhausted before the final time",
-    "dt_min": "step size fell below dt_min or the rounding of t (stiffness, or a numerical failure)",
-    "nonfinite": "the state, loss or gradient became non-finite",
-    "stop_norm": "||θ|| exceeded the norm threshold (terminal event)",
-    "stop_grad": "||∇L|| fell below the critical-point tolerance (terminal event)",
-    "wall_time": "wall-time budget (max_wall_time) used up before the final time; resumable",
-    "detector": "a detector's stop(trace) ended the run (it had decided)",
-}
-#: Statuses after which a member may be continued (``sadbench.resume``); the others are terminal.
-RESUMABLE = (RUNNING, SUCCESS, MAX_STEPS, WALL_TIME)
-
-# Member state vector. STEP_BASE is the step count when the current call began (max_steps is per call).
-T, H, ERR_PREV, N_STEPS, N_REJECTED, N_GRAD, STATUS, N_SAVED, LOSS, REJECTED_LAST, STEP_BASE = range(11)
-STATE_SIZE = 11
-
-# Settings vector (shared by all members). CONTROL: 0 = the driver's PI controller on the returned error,
-# 1 = the method proposes its next step in work[0]. CHUNK_END / CHUNK_ATTEMPTS bound one call.
-RTOL, ATOL, DT_MIN_, DT_MAX, MAX_STEPS_, FIXED_DT, STOP_NORM_ABOVE, STOP_GRAD_BELOW = range(8)
-SAFETY, FACTOR_MIN, FACTOR_MAX, ERROR_ORDER, ORDER, CONTROL, CHUNK_END, CHUNK_ATTEMPTS = range(8, 16)
-SETTINGS_SIZE = 16
-
-# Observables recorded at each save time.
-Q_LOSS, Q_NORM, Q_GRAD_NORM, Q_ALIGN, Q_DIR_COS, Q_N_GRAD, Q_N_STEPS = range(7)
-OBSERVABLES = ("loss", "norm", "grad_norm", "align", "dir_cos", "n_grad", "n_steps")
-
-
-@njit(cache=True)
+@compiled()
 def _norm(v):
     s = 0.0
     for x in v:
@@ -69,7 +30,7 @@ def _norm(v):
     return math.sqrt(s)
 
 
-@njit(cache=True)
+@compiled()
 def _dot(u, v):
     s = 0.0
     for i in range(u.size):
@@ -77,7 +38,7 @@ def _dot(u, v):
     return s
 
 
-@njit(cache=True)
+@compiled()
 def _record(out, snaps, k, loss, y, f, anchor, state):
     norm, grad_norm = _norm(y), _norm(f)
     out[k, Q_LOSS] = loss
@@ -93,11 +54,10 @@ def _record(out, snaps, k, loss, y, f, anchor, state):
         snaps[k, :] = y
 
 
-@njit(types.float64(sig.FUNCTIONS, sig.PROBLEM, sig.VECTOR, sig.VECTOR, sig.VECTOR, sig.VECTOR, sig.VECTOR),
-      cache=True)
+@compiled(types.float64(sig.FUNCTIONS, sig.PROBLEM, sig.VECTOR, sig.VECTOR, sig.VECTOR, sig.VECTOR, sig.VECTOR))
 def initial_step(functions, prob, y, f, y1, f1, settings):
     """Hairer–Nørsett–Wanner's starting step (scipy's ``select_initial_step``); ``y1``, ``f1`` are scratch."""
-    rtol, atol, order = settings[RTOL], settings[ATOL], settings[ORDER]
+    rtol, atol = settings[RTOL], settings[ATOL]
     P = y.size
     d0 = 0.0
     d1 = 0.0
@@ -106,7 +66,7 @@ def initial_step(functions, prob, y, f, y1, f1, settings):
         d0 += (y[p] / sc) ** 2
         d1 += (f[p] / sc) ** 2
     d0, d1 = math.sqrt(d0 / P), math.sqrt(d1 / P)
-    h0 = 1e-6 if (d0 < 1e-5 or d1 < 1e-5) else 0.01 * d0 / d1
+    h0 = trial_step(d0, d1)
     for p in range(P):
         y1[p] = y[p] + h0 * f[p]
     functions[0](prob, y1, f1)
@@ -114,12 +74,7 @@ def initial_step(functions, prob, y, f, y1, f1, settings):
     for p in range(P):
         sc = atol + rtol * abs(y[p])
         d2 += ((f1[p] - f[p]) / sc) ** 2
-    d2 = math.sqrt(d2 / P) / h0
-    if max(d1, d2) <= 1e-15:
-        h1 = max(1e-6, h0 * 1e-3)
-    else:
-        h1 = (0.01 / max(d1, d2)) ** (1.0 / (order + 1.0))
-    return min(100.0 * h0, h1)
+    return starting_step(h0, d1, math.sqrt(d2 / P) / h0, settings)
 
 
 MEMBER = types.void(
@@ -128,9 +83,10 @@ MEMBER = types.void(
 )
 
 
-@njit(MEMBER, cache=True)
+@compiled(MEMBER)
 def integrate_member(functions, attempt, prob, params, y, f, anchor, work, save_t, settings, state, out, snaps):
-    """Integrate one member from its state towards save time ``CHUNK_END``, or until it stops.
+    """Integrate one member from its state towards save time ``CHUNK_END``, or until it stops; the step
+    decisions are :mod:`sadbench.solvers.control`'s, which the CUDA kernels share.
 
     ``work`` is ``[y_new (P), f_new (P), the method's own work]``; ``snaps`` is (S, P) to save θ at each save
     time, or (0, 0) not to.
@@ -139,10 +95,6 @@ def integrate_member(functions, attempt, prob, params, y, f, anchor, work, save_
     y_new = work[:P]
     f_new = work[P : 2 * P]
     scratch = work[2 * P :]
-    adaptive = settings[ERROR_ORDER] > 0.0
-    method_control = settings[CONTROL] > 0.0
-    rtol, atol = settings[RTOL], settings[ATOL]
-    factor_min, factor_max = settings[FACTOR_MIN], settings[FACTOR_MAX]
     if state[N_GRAD] == 0.0:
         state[LOSS] = functions[0](prob, y, f)
         state[N_GRAD] = 1.0
@@ -150,8 +102,8 @@ def integrate_member(functions, attempt, prob, params, y, f, anchor, work, save_
             state[STATUS] = NONFINITE
             return
     if state[H] <= 0.0:
-        if adaptive:
-            state[H] = min(initial_step(functions, prob, y, f, y_new, f_new, settings), settings[DT_MAX])
+        if settings[ERROR_ORDER] > 0.0:
+            state[H] = initial_step(functions, prob, y, f, y_new, f_new, settings)
             state[N_GRAD] += 1.0
         else:
             state[H] = settings[FIXED_DT]
@@ -165,60 +117,40 @@ def integrate_member(functions, attempt, prob, params, y, f, anchor, work, save_
         k += 1
     attempts = 0.0
     while k < k_end and attempts < settings[CHUNK_ATTEMPTS]:
-        if state[N_STEPS] + state[N_REJECTED] - state[STEP_BASE] >= settings[MAX_STEPS_]:
+        if out_of_steps(state[N_STEPS], state[N_REJECTED], state[STEP_BASE], settings):
             state[STATUS] = MAX_STEPS
             break
         attempts += 1.0
-        remaining = save_t[k] - t
-        hit = h >= remaining * (1.0 - 1e-12)
-        h_try = remaining if hit else h
-        err, n_grad, loss_new = attempt(functions, prob, params, t, y, f, h_try, y_new, f_new, scratch, rtol, atol)
+        h_try, hit, t_new = next_attempt(t, h, save_t[k])
+        err, n_grad, loss_new = attempt(functions, prob, params, t, y, f, h_try, y_new, f_new, scratch,
+                                        settings[RTOL], settings[ATOL])
         state[N_GRAD] += n_grad
-        finite = math.isfinite(loss_new) and math.isfinite(err)
-        if adaptive:
-            accepted = finite and err <= 1.0
-            if method_control:
-                proposal = scratch[0]
-                if not (proposal > 0.0 and math.isfinite(proposal)):
-                    proposal = h_try * factor_min
-                factor = min(max(proposal / h_try, factor_min), factor_max if accepted else 1.0)
-            else:
-                fmax = 1.0 if state[REJECTED_LAST] > 0.0 else factor_max
-                factor = step_factor(err if finite else math.nan, state[ERR_PREV], settings[ERROR_ORDER],
-                                     settings[SAFETY], factor_min, fmax)
-            if not accepted:
-                state[N_REJECTED] += 1.0
-                h = h_try * factor
-                state[REJECTED_LAST] = 1.0
-                if h < settings[DT_MIN_] or h <= max(1e-14 * abs(t), 1e-300):
-                    state[STATUS] = DT_MIN
-                    break
-                continue
-            h_next = h_try * factor
-            h = max(h, h_next) if hit and h_try < h else h_next
-            h = min(h, settings[DT_MAX])
-            state[ERR_PREV] = max(err, 1e-4)
-            state[REJECTED_LAST] = 0.0
-        elif not finite:
-            state[STATUS] = NONFINITE
+        proposal = scratch[0] if scratch.size > 0 else 0.0  # read only by methods that set CONTROL
+        rejected, status, h, state[ERR_PREV], state[REJECTED_LAST] = judge_attempt(
+            err, loss_new, h, h_try, hit, t, state[ERR_PREV], state[REJECTED_LAST], proposal, settings)
+        if rejected:
+            state[N_REJECTED] += 1.0
+        if status != RUNNING:
+            state[STATUS] = status
             break
-        t = save_t[k] if hit else t + h_try
+        if rejected:
+            continue
+        t = t_new
         y[:] = y_new
         f[:] = f_new
         state[LOSS] = loss_new
         state[N_STEPS] += 1.0
-        if not math.isfinite(_norm(f)):
+        grad_norm = _norm(f)
+        if not math.isfinite(grad_norm):
             state[STATUS] = NONFINITE
             break
         if hit:
             state[T] = t
             _record(out, snaps, k, loss_new, y, f, anchor, state)
             k += 1
-        if _norm(y) > settings[STOP_NORM_ABOVE]:
-            state[STATUS] = STOP_NORM
-            break
-        if _norm(f) < settings[STOP_GRAD_BELOW]:
-            state[STATUS] = STOP_GRAD
+        status = terminal_event(_norm(y), grad_norm, settings)
+        if status != RUNNING:
+            state[STATUS] = status
             break
     state[T] = t
     state[H] = h
@@ -234,7 +166,7 @@ ENSEMBLE = types.void(
 )
 
 
-@njit(ENSEMBLE, parallel=True, cache=True)
+@compiled(ENSEMBLE, parallel=True)
 def integrate_ensemble(functions, attempt, X, Y, widths, bias, work, params, thetas, grads, anchors,
                        method_work, save_t, settings, states, out, snapshots):
     """Every member still running, spread over threads; each keeps its own step size."""
@@ -245,7 +177,7 @@ def integrate_ensemble(functions, attempt, X, Y, widths, bias, work, params, the
                              save_t, settings, states[e], out[e], snapshots[e])
 
 
-@njit(ENSEMBLE, cache=True)
+@compiled(ENSEMBLE)
 def integrate_serial(functions, attempt, X, Y, widths, bias, work, params, thetas, grads, anchors,
                      method_work, save_t, settings, states, out, snapshots):
     """The same on one thread: a call of the parallel loop costs milliseconds to hand its first-class

@@ -16,23 +16,21 @@ scratch (3P)].
 import math
 
 import numpy as np
-from numba import njit
 
+from sadbench.jit import compiled
 from sadbench.solvers import lanczos
-from sadbench.solvers.jitcache import drop_if_stale
 
-drop_if_stale(__file__, lanczos)
 
 #: |1 + c·λ| below this is treated as singular (the step crosses an unstable mode's time scale).
 SINGULAR = 1e-10
 
 
-@njit(cache=True)
+@compiled()
 def jacobian_size(P):
     return 1 + P * P + 4 * P
 
 
-@njit(cache=True)
+@compiled()
 def _views(jac, P):
     """Q in float64 and in float32 (the same memory), Λ, a float64 and three float32 scratch vectors."""
     Q = jac[1 : 1 + P * P].reshape((P, P))
@@ -43,7 +41,7 @@ def _views(jac, P):
     return Q, Q32, lam, tmp, single[:P], single[P : 2 * P], single[2 * P : 3 * P]
 
 
-@njit(cache=True)
+@compiled()
 def evaluate(functions, prob, y, jac, single):
     """Evaluate ∇²L(y) and store its eigendecomposition (Q in float32 if ``single``); False if the Hessian
     is not finite (no σ″)."""
@@ -69,7 +67,7 @@ def evaluate(functions, prob, y, jac, single):
     return True
 
 
-@njit(cache=True)
+@compiled()
 def spectral_radius(jac, P):
     """max |λ| of the stored Hessian (eigenvalues are stored in ascending order), or of a Lanczos model."""
     if jac[0] == lanczos.KIND:
@@ -78,7 +76,7 @@ def spectral_radius(jac, P):
     return max(abs(lam[0]), abs(lam[P - 1]))
 
 
-@njit(cache=True)
+@compiled()
 def solve(jac, c, b, out):
     """out = (I + c·∇²L)⁻¹ b with the stored eigendecomposition (or low-rank Lanczos model,
     :mod:`sadbench.solvers.lanczos`); False if the matrix is (near) singular."""

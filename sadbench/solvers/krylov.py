@@ -11,17 +11,13 @@ so a Jacobian is re-evaluated only when this stops working, not whenever simplif
 import math
 
 import numpy as np
-from numba import njit
 
+from sadbench.jit import compiled
 from sadbench.solvers import jacobian
-from sadbench.solvers import lanczos
 from sadbench.solvers import products
-from sadbench.solvers.jitcache import drop_if_stale
-
-drop_if_stale(__file__, jacobian, lanczos, products)
 
 
-@njit(cache=True)
+@compiled()
 def _dot(u, v):
     s = 0.0
     for p in range(u.size):
@@ -29,18 +25,18 @@ def _dot(u, v):
     return s
 
 
-@njit(cache=True)
+@compiled()
 def krylov_size(P, m):
     return (2 * m + 4) * P
 
 
-@njit(cache=True)
+@compiled()
 def gradient_slot(space, P):
     """Where the caller keeps −∇L(y) for products by differences (the last P floats of ``space``)."""
     return space[space.size - P :]
 
 
-@njit(cache=True)
+@compiled()
 def gmres(functions, prob, y, difference, c, jac, r, x, space, m, eta):
     """Solve (I + c·∇²L(y)) x = r to relative residual ``eta`` in at most ``m`` iterations, starting from the
     preconditioned guess; ``space`` holds :func:`krylov_size` floats, −∇L(y) in its :func:`gradient_slot`

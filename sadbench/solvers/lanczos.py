@@ -23,12 +23,10 @@ evaluations, U (m_max rows of P), Θ (m_max), scratch (P + m_max)].
 import math
 
 import numpy as np
-from numba import njit
 
+from sadbench.jit import compiled
 from sadbench.solvers import products
-from sadbench.solvers.jitcache import drop_if_stale
 
-drop_if_stale(__file__, products)
 
 #: The region's first entry; :mod:`sadbench.solvers.jacobian`'s dense regions hold 0 or 1 there.
 KIND = 2.0
@@ -39,12 +37,12 @@ _HEAD = 4
 CHECK_EVERY = 8
 
 
-@njit(cache=True)
+@compiled()
 def region_size(P, m_max):
     return _HEAD + m_max * P + m_max + 2 * P + m_max
 
 
-@njit(cache=True)
+@compiled()
 def _views(region, P, m_max):
     o = _HEAD
     U = region[o : o + m_max * P].reshape((m_max, P))
@@ -56,13 +54,13 @@ def _views(region, P, m_max):
     return U, theta, w, shifted, coefs
 
 
-@njit(cache=True)
+@compiled()
 def _m_max(region, P):
     """m_max from the region's length (it is not stored: the length is the layout)."""
     return (region.size - _HEAD - 2 * P) // (P + 2)
 
 
-@njit(cache=True)
+@compiled()
 def _start(v):
     """A fixed pseudo-random unit start vector (Weyl sequence): reproducible runs, and no direction of
     the parameter layout favoured or missed."""
@@ -74,7 +72,7 @@ def _start(v):
     v /= math.sqrt(s)
 
 
-@njit(cache=True)
+@compiled()
 def _ritz(alpha, beta, k):
     """Eigenvalues and eigenvectors of the k × k Lanczos tridiagonal matrix."""
     T = np.zeros((k, k))
@@ -86,7 +84,7 @@ def _ritz(alpha, beta, k):
     return np.linalg.eigh(T)
 
 
-@njit(cache=True)
+@compiled()
 def _converged(vectors, beta_last, c_ref, tol):
     """Every Ritz pair has c_ref·residual ≤ tol. The residual bounds the distance to an eigenvalue, so an
     unconverged pair may stand for an eigenvalue that matters at c_ref whatever its Ritz value; the pairs of
@@ -98,7 +96,7 @@ def _converged(vectors, beta_last, c_ref, tol):
     return True
 
 
-@njit(cache=True)
+@compiled()
 def evaluate(functions, prob, y, f, region, c_ref, tol, difference):
     """Lanczos on ∇²L(y) until the model is accurate for c up to ``c_ref`` (or m_max steps); store the Ritz
     pairs. ``f`` is −∇L(y); ``difference``: products by differences of gradients
@@ -159,7 +157,7 @@ def evaluate(functions, prob, y, f, region, c_ref, tol, difference):
     return True, used
 
 
-@njit(cache=True)
+@compiled()
 def solve(region, c, b, out):
     """out = (I + c·UΘUᵀ)⁻¹ b; False if 1 + cθ is (near) zero for a Ritz value."""
     P = b.size
@@ -178,14 +176,14 @@ def solve(region, c, b, out):
     return True
 
 
-@njit(cache=True)
+@compiled()
 def ritz_values(region, P):
     """The stored Ritz values, ascending."""
     m_max = _m_max(region, P)
     return region[_HEAD + m_max * P : _HEAD + m_max * P + int(region[1])]
 
 
-@njit(cache=True)
+@compiled()
 def spectral_radius(region, P):
     """max |θ| of the stored Ritz values: the extreme eigenvalues, which Lanczos finds first."""
     values = ritz_values(region, P)
@@ -195,7 +193,7 @@ def spectral_radius(region, P):
     return rho
 
 
-@njit(cache=True)
+@compiled()
 def cost(region):
     """Hessian-vector products the stored model cost: what a re-evaluation will cost again."""
     return region[2]

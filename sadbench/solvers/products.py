@@ -10,13 +10,13 @@ exact gradient, and only its rate of convergence depends on the matrix.
 
 import math
 
-from numba import njit
+from sadbench.jit import compiled
 
 #: √(machine epsilon): the forward difference's step, relative to 1 + ||y||.
 ROOT_EPS = 1.4901161193847656e-08
 
 
-@njit(cache=True)
+@compiled()
 def product(functions, prob, y, f, v, out, shifted, difference):
     """out = ∇²L(y)·v: exact, or with ``difference`` the forward difference of the gradient with
     ε = √eps·(1 + ||y||)/||v||, given f = −∇L(y); ``shifted`` is scratch of y's size."""

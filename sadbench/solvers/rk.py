@@ -9,10 +9,10 @@ like dopri5 costs s-1 gradients per step and RK4 costs 4.
 import math
 
 import numpy as np
-from numba import njit
 
 from sadbench import signatures as sig
-from sadbench.model.kernels import FASTMATH
+from sadbench.jit import compiled
+from sadbench.model.precision import FASTMATH
 from sadbench.specs import Integrator
 
 
@@ -22,7 +22,7 @@ def pack_tableau(tableau):
     return np.concatenate([head, tableau.A.ravel(), tableau.b, tableau.error_weights]).astype(np.float64)
 
 
-@njit(sig.ATTEMPT, fastmath=FASTMATH, cache=True)
+@compiled(sig.ATTEMPT, fastmath=FASTMATH)
 def rk_attempt(functions, prob, params, t, y, f, h, y_new, f_new, work, rtol, atol):
     rhs = functions[0]
     s = int(params[0])

@@ -12,16 +12,12 @@ the stability limit of ``max_stages``).
 import math
 
 import numpy as np
-from numba import njit
 
 from sadbench.solvers import attempts
-from sadbench.solvers import control
 from sadbench import signatures as sig
+from sadbench.jit import compiled
 from sadbench.solvers.control import scaled_rms, step_factor
-from sadbench.solvers.jitcache import drop_if_stale
 from sadbench.specs import Integrator
-
-drop_if_stale(__file__, attempts, control)
 
 DAMPING = 2.0 / 13.0
 RHO_SAFETY = 1.2
@@ -33,12 +29,12 @@ RHO, RHO_AGE, ERR_PREV, N_RHO, N_HVP, MAX_S, LAST_S = range(attempts.HEADER, att
 HEADER = attempts.HEADER + 7
 
 
-@njit(cache=True)
+@compiled()
 def work_size(P):
     return HEADER + 4 * P
 
 
-@njit(cache=True)
+@compiled()
 def power_iteration(hvp, prob, y, v, w, iterations, tol):
     """max |λ(∇²L(y))| by power iteration from ``v`` (left holding the dominant eigenvector);
     returns (estimate, Hessian-vector products used)."""
@@ -68,18 +64,18 @@ def power_iteration(hvp, prob, y, v, w, iterations, tol):
     return lam, iterations
 
 
-@njit(cache=True)
+@compiled()
 def stages_for(h, rho):
     return max(2, 1 + int(math.sqrt(1.0 + 1.54 * h * rho)))
 
 
-@njit(cache=True)
+@compiled()
 def stable_step(stages, rho):
     """The largest h that ``stages`` stages can take: the inverse of :func:`stages_for`."""
     return ((stages - 1.0) ** 2 - 1.0) / (1.54 * rho)
 
 
-@njit(sig.ATTEMPT, cache=True)
+@compiled(sig.ATTEMPT)
 def rkc_attempt(functions, prob, params, t, y, f, h, y_new, f_new, work, rtol, atol):
     rhs = functions[0]
     max_stages = params[0]

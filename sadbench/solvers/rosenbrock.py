@@ -25,18 +25,13 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
-from numba import njit
 
 from sadbench.solvers import attempts
-from sadbench.solvers import control
 from sadbench.solvers import jacobian
-from sadbench.solvers import lanczos
 from sadbench import signatures as sig
+from sadbench.jit import compiled
 from sadbench.solvers.control import scaled_rms
-from sadbench.solvers.jitcache import drop_if_stale
 from sadbench.specs import Integrator
-
-drop_if_stale(__file__, attempts, control, jacobian, lanczos)
 
 TOLERANCE = 1e-12
 
@@ -111,7 +106,7 @@ class RosenbrockTableau:
         return np.concatenate([[s, g, policy], A.ravel(), C.ravel(), m, e]).astype(np.float64)
 
 
-@njit(cache=True)
+@compiled()
 def _stagnant(work, relative):
     """Record this attempt's relative step; True when the recent ones fell to half the early ones."""
     k = int(work[SINCE])
@@ -128,7 +123,7 @@ def work_size(stages, P):
     return HEADER + jacobian.jacobian_size(P) + (stages + 2) * P
 
 
-@njit(sig.ATTEMPT, cache=True)
+@compiled(sig.ATTEMPT)
 def rosenbrock_attempt(functions, prob, params, t, y, f, h, y_new, f_new, work, rtol, atol):
     rhs = functions[0]
     s = int(params[0])

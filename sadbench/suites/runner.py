@@ -11,6 +11,7 @@ resume state (θ, t, step size, controller and method state) instead of starting
 raising a suite's horizon from 1e8 to 1e9 integrates only from 1e8 on.
 """
 
+import functools
 import hashlib
 import json
 import os
@@ -25,7 +26,9 @@ import numpy as np
 from sadbench.suites.executors import Local
 from sadbench.integrate import integrate, resume
 from sadbench.model.network import Network
+from sadbench.options import STEP_FIELDS, Save, StepControl
 from sadbench.plugins import get_registry
+from sadbench.suites.inputs import case_data, file_digest
 from sadbench.suites.progress import Progress
 from sadbench.suites.provenance import local_plugin_files, provenance, result_key
 from sadbench.suites.store import SERIES_COLUMNS, CaseRecord, Store
@@ -61,18 +64,18 @@ class RunReport:
     failed_before: list  # Task, stored as failed before this run and not retried
 
 
-def _data(params, registry, base):
-    target = dict(params["target"])
-    name, seed = target.pop("name"), target.pop("seed")
-    if "path" in target:
-        target["path"] = str(base / target["path"])
-    return registry.get("target", name)(seed=seed, **target)
-
-
-def _save_options(save):
-    if "times" in save:
-        return {"save": save["times"]}
-    return {"save": save["schedule"], "save_per_decade": save["per_decade"], "t_first": save.get("t_first")}
+def run_options(params):
+    """``integrate``'s keywords for a resolved case: its integrator section mapped onto ``StepControl``, the
+    budgets (``max_wall_time`` is ``max_wall``) and its save section onto ``Save``."""
+    options = {key: value for key, value in params["integrator"].items() if key not in STEP_FIELDS}
+    options["integrator"] = options.pop("name")
+    if "max_wall_time" in options:
+        options["max_wall"] = options.pop("max_wall_time")
+    step = {key: params["integrator"][key] for key in STEP_FIELDS if key in params["integrator"]}
+    if step:
+        options["step"] = StepControl(**step)
+    options["save"] = Save(**params["save"])
+    return options
 
 
 def integrate_case(case, registry, base=Path("."), start=None):
@@ -81,10 +84,10 @@ def integrate_case(case, registry, base=Path("."), start=None):
     params = case.params
     network = params["network"]
     net = Network(network["widths"], network["activation"], network["bias"], registry=registry)
-    X, Y = _data(params, registry, base)
+    X, Y = case_data(params["target"], registry, base)
+    options = run_options(params)
     if start is not None:
-        budgets = {key: params["integrator"][key] for key in ("max_steps", "max_wall_time")
-                   if key in params["integrator"]}
+        budgets = {key: options[key] for key in ("max_steps", "max_wall") if key in options}
         save = params["save"].get("times")
         last = float(start["times"][-1])
         return resume(start, params["horizon"], net=net, X=X, Y=Y, detectors=params["detectors"],
@@ -93,11 +96,8 @@ def integrate_case(case, registry, base=Path("."), start=None):
     init = dict(params["init"])
     scheme = init.pop("scheme")
     theta0 = np.stack([net.init(seed=seed, scheme=scheme, **init) for seed in case.seeds])
-    options = dict(params["integrator"])
-    method = options.pop("name")
-    return integrate(net, theta0, X, Y, loss=params["loss"], integrator=method, t_end=params["horizon"],
-                     detectors=params["detectors"], backend=params.get("backend", "cpu"),
-                     precision=params.get("precision", "float64"), **options, **_save_options(params["save"]))
+    return integrate(net, theta0, X, Y, loss=params["loss"], t_end=params["horizon"], detectors=params["detectors"],
+                     backend=params.get("backend", "cpu"), precision=params.get("precision", "float64"), **options)
 
 
 def _verdict_dict(verdict):
@@ -158,11 +158,13 @@ def lineage(params, origin):
 def plan(suite):
     """One task per case of ``suite``, keyed by the content hash of its settings and provenance."""
     files = local_plugin_files(suite.registry)
+    base = suite.path.parent.resolve()
+    digest = functools.cache(file_digest)  # each data file read once per plan, and read again by the next
     tasks = []
     for case in suite.cases:
-        origin = provenance(case.params, suite.registry)
-        tasks.append(Task(case, result_key(case.params, origin), origin, suite.name, files,
-                          str(suite.path.parent.resolve()), lineage(case.params, origin)))
+        origin = provenance(case.params, suite.registry, base, digest)
+        tasks.append(Task(case, result_key(case.params, origin), origin, suite.name, files, str(base),
+                          lineage(case.params, origin)))
     return tasks
 
 
