@@ -5,11 +5,13 @@ User errors (:class:`~sadbench.errors.SadbenchError`) print ``error: <message>``
 code 1, without a traceback; anything else is a bug and keeps its traceback.
 """
 
+import os
 import sys
 from pathlib import Path
 
 import click
 
+from sadbench.cost import describe, estimate_suite
 from sadbench.report.confusion import confusion, labels_from_store
 from sadbench.errors import SadbenchError
 from sadbench.suites.executors import Dask, Local
@@ -97,6 +99,7 @@ def validate(suite, plugins):
     """Check SUITE without running it."""
     loaded = load_suite(suite, plugins=plugins)
     click.echo(f"{suite}: ok; cases: {len(loaded.cases)}; runs (cases × seeds): {loaded.n_runs}")
+    click.echo(describe(estimate_suite(loaded, cores=os.cpu_count() or 1)))
 
 
 @click.command("list")
