@@ -12,12 +12,13 @@ from sadbench.options import OptionError, Save, StepControl
 from sadbench.solution import Solution
 from sadbench.verdicts.verdict import Verdict
 from sadbench.suites.suite import SuiteError, load_suite
+from sadbench.results import open_results
 
 __version__ = "0.1.0"
 
 __all__ = [
     "Activation", "ButcherTableau", "Detector", "ExplicitRungeKutta", "Finding", "Initialiser", "Integrator",
     "Loss", "Network", "OptionError", "PluginError", "SadbenchError", "Save", "Solution", "StepControl", "SuiteError",
-    "Target", "UnknownNameError", "Verdict", "load_suite",
+    "Target", "UnknownNameError", "Verdict", "load_suite", "open_results",
     "get_registry", "hookimpl", "integrate", "resume",
 ]

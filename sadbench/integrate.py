@@ -163,8 +163,8 @@ def integrate(net, theta0, X, Y, *, loss="mse", integrator="dopri5", t_end=1.0, 
     dt = _check_method(method, net, dt, step)
     save = Save.of(save)
     max_steps, max_wall = budgets(max_steps, max_wall)
-    _check_precision(precision, method, backend)
     _check_backend(backend, method)
+    _check_precision(precision, method, backend)
     X, Y = net.check_data(X, Y)
     check_labels(loss_spec, Y)
     thetas, single = net.check_theta(theta0, "theta0")
@@ -236,8 +236,8 @@ def _continue(source, t_end, *, net, X, Y, max_steps, max_wall, save, detectors,
     new_save = None if save is None else Save.of(save)
     if new_save is not None and new_save.times is None:
         raise OptionError("save", "of a continued run follows its stored schedule; give only new times, save=[...]")
-    _check_precision(state.precision, method, backend)
     _check_backend(backend, method)
+    _check_precision(state.precision, method, backend)
     X, Y = net.check_data(X, Y)
     state.check_matches(net, X, Y, loss_spec.name)
     t_end = state.times[-1] if t_end is None else horizon("t_end", t_end)
@@ -294,9 +294,11 @@ def _check_resume_options(source, given):
                             settings[driver.FACTOR_MIN], settings[driver.FACTOR_MAX]),
         "precision": str(state.get("precision", "float64")),
     }
-    save = Save.of(given.pop("save"))
+    given_save = given.pop("save")
+    keeps_stored = isinstance(given_save, str) and given_save == "log"  # the default: the stored Save goes on
+    save = Save.of(given_save)
     theta_stored = np.asarray(state["snapshots"]).shape[1] > 0
-    if save.theta != theta_stored:
+    if not keeps_stored and save.theta != theta_stored:
         raise OptionError("save", f"must keep theta={theta_stored}: a resumed run keeps its stored Save; got "
                                   f"theta={save.theta}")
     if save.times is None and save.schedule != "log" and save.schedule != str(state["schedule"]):
@@ -341,13 +343,26 @@ def _check_precision(precision, method, backend):
 
 def _run(net, X, Y, method, loss_spec, state, max_steps, max_wall, detector_instances, backend="cpu",
          cuda_layout="auto"):
-    """Run the chunk loop on ``state`` and turn the result into a Solution with findings and verdicts."""
+    """Run the chunk loop on ``state`` and turn the result into a Solution with findings and verdicts.
+
+    Host-side arithmetic on overflowed values (a detector's ratio of infinities) is quiet: a member that
+    overflowed says so in its status ("nonfinite"), not in RuntimeWarnings."""
+    probe = Probe(net, X, Y, loss_spec.name)
+    with np.errstate(all="ignore"):
+        sol = _advance(net, X, Y, method, loss_spec, state, max_steps, max_wall, detector_instances, probe,
+                       backend, cuda_layout)
+        _assess(sol, state, detector_instances, probe)
+    return sol
+
+
+def _advance(net, X, Y, method, loss_spec, state, max_steps, max_wall, detector_instances, probe, backend,
+             cuda_layout):
+    """The chunk loop of ``backend`` on ``state``, then a Solution viewing it."""
     n_members = state.thetas.shape[0]
     _set_run_control(state.settings, max_steps, [d.events() for _, d in detector_instances])
     state.states[:, driver.STEP_BASE] = state.states[:, driver.N_STEPS] + state.states[:, driver.N_REJECTED]
     kernels = net.kernels(loss_spec, state.precision)
     widths, bias, work = net.problem_arrays(X, n_members)
-    probe = Probe(net, X, Y, loss_spec.name)
     stoppers = [d for _, d in detector_instances if callable(getattr(d, "stop", None))]
 
     def traces():
@@ -363,19 +378,27 @@ def _run(net, X, Y, method, loss_spec, state, max_steps, max_wall, detector_inst
     sol = _solution(state, method, wall, stats=True)
     sol.resume_state = state.to_dict()
     sol._context = (net, X, Y)
+    return sol
+
+
+def _assess(sol, state, detector_instances, probe):
+    """Each member's findings (a detector that raises is named) and verdict, into ``sol``."""
     findings = []
-    for e in range(n_members):
+    for e in range(state.thetas.shape[0]):
         trace = sol.member_trace(e, theta0=state.theta0[e], probe=probe)
         member = []
         for name, detector in detector_instances:
-            finding = detector.assess(trace)
+            try:
+                finding = detector.assess(trace)
+            except Exception as exc:
+                raise SadbenchError(f"detector {name!r} raised {type(exc).__name__} on member {e} (status "
+                                    f"{trace.status}): {exc}") from exc
             if finding is not None:
                 member.append(finding)
         findings.append(member)
     verdicts = [combine(member, float(state.states[e, driver.T])) for e, member in enumerate(findings)]
     sol.findings = findings[0] if state.single else findings
     sol.verdict = verdicts[0] if state.single else verdicts
-    return sol
 
 
 def _solution(state, method, wall, stats):

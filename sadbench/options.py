@@ -66,10 +66,12 @@ def choice(key, value, allowed):
 
 
 def tolerances(rtol, atol):
-    """(rtol, atol): finite, non-negative, not both 0 (the error test would then reject every step)."""
+    """(rtol, atol): finite, rtol ≥ 0 and atol > 0. A component of θ at 0 (a bias, a unit that is off) is
+    scaled by atol + rtol·0 in the error test, so atol = 0 would divide by zero there."""
     rtol, atol = number("rtol", rtol, 0.0), number("atol", atol, 0.0)
-    if rtol == 0.0 and atol == 0.0:
-        raise OptionError("atol", "and rtol cannot both be 0: no step would pass the error test")
+    if atol == 0.0:
+        raise OptionError("atol", "must be > 0: the error test scales each component by atol + rtol·|θ_i|, which "
+                                  "is 0 where θ_i = 0")
     return rtol, atol
 
 

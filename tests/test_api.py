@@ -3,6 +3,7 @@ and every argument checked at the boundary with a message naming it and its allo
 
 import subprocess
 import sys
+import warnings
 
 import numpy as np
 import pytest
@@ -81,6 +82,18 @@ def test_resume_is_explicit_and_equals_one_run(net, theta0):
         "factor_min=0.2, factor_max=10.0)")
 
 
+
+def test_resume_keeps_a_stored_save_of_theta(net, theta0):
+    """A run that saved θ continues with θ saved, without repeating ``save=``: the whole equals one run."""
+    save = Save(per_decade=4, t_first=1.0, theta=True)
+    whole = sadbench.integrate(net, theta0, X, Y, t_end=100.0, save=save, detectors=None)
+    half = sadbench.integrate(net, theta0, X, Y, t_end=10.0, save=save, detectors=None)
+    continued = sadbench.integrate(net, None, X, Y, resume=half, t_end=100.0, detectors=None)
+    np.testing.assert_array_equal(continued.t, whole.t)
+    np.testing.assert_array_equal(continued.theta_saved, whole.theta_saved)
+    assert "must keep theta=True" in message(
+        lambda: sadbench.integrate(net, None, X, Y, resume=half, t_end=100.0, save=Save(), detectors=None))
+
 # --- old spellings ---------------------------------------------------------------------------------------
 
 
@@ -127,7 +140,9 @@ def test_an_unknown_keyword_gets_a_suggestion(net, theta0):
     ({"t_end": np.inf}, "t_end must be a finite number > 0, got inf"),
     ({"t_end": 0.0}, "t_end must be a finite number > 0, got 0.0"),
     ({"t_end": "10"}, "t_end must be a finite number > 0, got '10'"),
-    ({"rtol": 0.0, "atol": 0.0}, "atol and rtol cannot both be 0: no step would pass the error test"),
+    ({"rtol": 0.0, "atol": 0.0}, "atol must be > 0: the error test scales each component by atol + rtol·|θ_i|, "
+                                 "which is 0 where θ_i = 0"),
+    ({"atol": 0.0}, "atol must be > 0"),
     ({"rtol": -1e-6}, "rtol must be a finite number ≥ 0, got -1e-06"),
     ({"atol": np.nan}, "atol must be a finite number ≥ 0, got nan"),
     ({"dt": -0.1}, "dt must be a finite number > 0, got -0.1"),
@@ -254,3 +269,29 @@ def test_a_fixed_step_run_ends_exactly_at_t_end_and_every_save_time(net, theta0,
         theta = rk4_step(net, theta, b - a)
     np.testing.assert_allclose(sol.theta, theta, rtol=1e-13, atol=1e-15)
     assert sol.n_steps == len(stops) - 1
+
+
+def test_backend_cuda_without_numba_cuda_says_what_to_install(net, theta0, monkeypatch):
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "numba_cuda" else real(name, *a))
+    assert message(lambda: sadbench.integrate(net, theta0, X, Y, backend="cuda")) == (
+        "backend 'cuda' needs numba-cuda, which is not installed: pip install \"sadbench[cuda]\"")
+
+
+def test_an_overflow_is_a_status_not_a_warning():
+    """Members that overflow (euler at a step far beyond stability), sit at a saddle (0/0 in the detectors'
+    ratios) or start non-finite end with a status and a verdict; no RuntimeWarning reaches the caller."""
+    net = sadbench.Network([1, 8, 1], activation="relu")
+    thetas = net.init(seed=0, ensemble=3)
+    thetas[2] = np.nan
+    saddle = sadbench.Network([1, 2, 1], activation="tanh", bias=False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        blown = sadbench.integrate(net, thetas, X, np.sign(Y - 0.5), loss="exponential", integrator="euler",
+                                   dt=50.0, t_end=1e4)
+        still = sadbench.integrate(saddle, np.zeros(saddle.num_params), X, Y, t_end=1e3)
+    assert list(blown.status) == ["nonfinite", "nonfinite", "nonfinite"]
+    assert [v.label for v in blown.verdict] == ["failed"] * 3
+    assert still.status == "success" and still.verdict.label == "undecided"

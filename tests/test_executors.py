@@ -17,7 +17,8 @@ from sadbench.suites.suite import load_suite
 
 SUITES = Path(__file__).resolve().parent / "suites"
 TINY = SUITES / "tiny.yaml"
-_VOLATILE = ("wall_time", "worker", "finished_at")
+_VOLATILE = ("wall_time", "worker", "finished_at", "run_id", "wall_times", "wall_time_min", "wall_time_median",
+             "compile_time")
 
 
 def stored(path):

@@ -95,3 +95,11 @@ def test_a_grid_of_too_many_cases_is_refused_before_expansion(tmp_path):
     with pytest.raises(SuiteError) as info:
         load_suite(path)
     assert str(info.value) == f"{path}:5: grid: the suite expands to 103680 cases; at most 100000 fit in one suite"
+
+
+def test_a_control_character_is_refused_at_its_line(tmp_path):
+    path = tmp_path / "control.yaml"
+    path.write_text("name: x\ndescription: a\x00b\n")
+    with pytest.raises(SuiteError) as info:
+        load_suite(path)
+    assert str(info.value) == f"{path}:2: invalid YAML: character #x0000 is not allowed (a control character)"

@@ -38,6 +38,9 @@ class Network:
         if not isinstance(bias, (bool, np.bool_)):
             raise OptionError("bias", f"must be True or False, got {bias!r}")
         widths = [int(w) for w in widths]
+        count = parameter_count(widths, bias)
+        if count > MAX_PARAMETERS:
+            raise OptionError("widths", f"{widths} give {count} parameters; at most {MAX_PARAMETERS}")
         self.registry = registry or get_registry()
         self.widths = tuple(widths)
         self.activation = self.registry.get("activation", activation)
@@ -78,7 +81,11 @@ class Network:
         seed = integer("seed", seed, low=0)
         if ensemble is None:
             return one(seed)
-        return np.stack([one(seed + e) for e in range(integer("ensemble", ensemble))])
+        ensemble = integer("ensemble", ensemble)
+        if ensemble * self.num_params > MAX_PARAMETERS:
+            raise OptionError("ensemble", f"of {ensemble} members of {self.num_params} parameters is more than "
+                                          f"{MAX_PARAMETERS} numbers")
+        return np.stack([one(seed + e) for e in range(ensemble)])
 
     def unflatten(self, theta):
         """The list of ``(W, b)`` views of one parameter vector (``b`` is None without biases)."""
@@ -163,6 +170,15 @@ class Network:
         return self.kernels().forward(thetas[0], X, widths, bias, work[0]).copy()
 
 
+#: Most parameters a network, or an ensemble of its parameter vectors, may have (800 MB of float64).
+MAX_PARAMETERS = 100_000_000
+
+
+def parameter_count(widths, bias):
+    """P, the length of the flat parameter vector of ``widths`` (the layout of docs/science.md §1)."""
+    return sum(fan_out * (fan_in + int(bias)) for fan_in, fan_out in zip(widths[:-1], widths[1:]))
+
+
 def _is_size(width):
     try:
         integer("width", width)
@@ -173,6 +189,6 @@ def _is_size(width):
 
 def check_precision(precision):
     """``precision`` if it is one the gradient passes are compiled for (float64, float32), else a clear error."""
-    if precision not in PRECISIONS:
+    if not isinstance(precision, str) or precision not in PRECISIONS:
         raise SadbenchError(f"precision must be one of {', '.join(map(repr, PRECISIONS))}, got {precision!r}")
     return precision

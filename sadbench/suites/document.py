@@ -102,6 +102,16 @@ for _tag, _construct in (("int", yaml.SafeLoader.construct_yaml_int), ("float", 
     _Loader.add_constructor(f"tag:yaml.org,2002:{_tag}", _with_line(_construct))
 
 
+def parse_value(text):
+    """A value written on the command line (``--set key=value``) read as the suite file would read it:
+    ``1e-8`` a float, ``true`` a bool, ``[1, 8, 1]`` a list; raises yaml.YAMLError."""
+    loader = _Loader(text)
+    try:
+        return loader.get_single_data()
+    finally:
+        loader.dispose()
+
+
 class Document:
     """The parsed file: its data, the line of every key path, and ``FILE:LINE: KEY.PATH:`` errors."""
 
@@ -116,7 +126,12 @@ class Document:
         except UnicodeDecodeError as exc:
             raise SuiteError(f"{self.file}:1: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
         self.data, self.lines = None, {}
-        loader = _Loader(text)
+        try:
+            loader = _Loader(text)
+        except yaml.reader.ReaderError as exc:  # an unprintable character, found before any parsing
+            line = text.count("\n", 0, exc.position) + 1
+            raise SuiteError(f"{self.file}:{line}: invalid YAML: character #x{exc.character:04x} is not allowed "
+                             f"(a control character)") from None
         try:
             node = loader.get_single_node()
             if node is not None:

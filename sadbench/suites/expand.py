@@ -117,9 +117,10 @@ def _label(case, combo):
     return f"{network['activation']} {_short(network['widths'])} {case['target']['name']}"
 
 
-def expand(doc, explicit, registry, base):
+def expand(doc, explicit, registry, base, set_layers=()):
     """Every explicit case × every grid/zip point, resolved, checked and labelled, in file order: pairs of
-    (resolved case, the file path it comes from). ``base`` is the suite's folder (target paths)."""
+    (resolved case, the file path it comes from). ``base`` is the suite's folder (target paths);
+    ``set_layers`` locate the defaults that ``--set`` gave (:mod:`sadbench.suites.overrides`)."""
     defaults = doc.data.get("defaults", {})
     in_file = "cases" in doc.data
     axes = _axes(doc)
@@ -131,7 +132,7 @@ def expand(doc, explicit, registry, base):
     for i, explicit_case in enumerate(explicit):
         root = ("cases", i) if in_file else ("defaults",)
         layers = [Layer(explicit_case, root)] if in_file else []
-        layers.append(Layer(defaults, ("defaults",)))
+        layers += [*set_layers, Layer(defaults, ("defaults",))]
         merged = _merge(_merge(BASE, defaults), explicit_case)
         for point in itertools.product(*axes):
             combo = [override for group in point for override in group]

@@ -7,6 +7,7 @@ import math
 
 from sadbench.errors import SadbenchError, UnknownNameError
 from sadbench.model.data import check_data, check_values
+from sadbench.model.network import MAX_PARAMETERS, parameter_count
 from sadbench.model.precision import PRECISIONS
 from sadbench.options import STEP_FIELDS, OptionError, StepControl, backend as usable_backend, tolerances
 from sadbench.solvers.schedule import save_times
@@ -178,6 +179,9 @@ def _check_network(network, ck):
     ck.require(ok, ("network", "widths"), "a list of at least two positive integers", widths)
     ck.lookup("activation", network["activation"], ("network", "activation"))
     ck.require(isinstance(network["bias"], bool), ("network", "bias"), "true or false", network["bias"])
+    count = parameter_count(widths, network["bias"])
+    if count > MAX_PARAMETERS:
+        raise ck.error(("network", "widths"), f"{widths} give {count} parameters; at most {MAX_PARAMETERS}")
 
 
 def _check_plugin_section(case, key, selector, ck):

@@ -13,8 +13,9 @@ A suite is checked completely before anything runs, and every mistake is reporte
       loss: mse
       init: {scheme: xavier_uniform, gain: 1.0}                # other keys go to the initialiser
       integrator: {name: dopri5, rtol: 1.0e-8, atol: 1.0e-8}  # or {name: rk4, dt: 0.05}; also dt_min,
-                                                               # dt_max, max_steps, max_wall_time,
-                                                               # safety, factor_min, factor_max
+                                                               # dt_max, safety, factor_min, factor_max
+                                                               # (sadbench.StepControl), max_steps and
+                                                               # max_wall_time (integrate's max_wall)
       horizon: 1.0e4                                           # t_end (required)
       save: {schedule: log, per_decade: 10, t_first: 0.01}    # or {schedule: linear, per_decade: N}
                                                                # or {times: [...]}
@@ -42,6 +43,13 @@ one. A dotted grid/zip key (``target.n``) sets exactly that key; an undotted one
 a case. A ``path`` parameter of a target is read relative to the suite file. Numbers such as ``1e-8`` are
 read as floats (YAML 1.2), not as strings.
 
+Checked together. The integrator's settings are checked as ``sadbench.integrate`` checks them (rtol ≥ 0,
+atol > 0, 0 ≤ dt_min ≤ dt_max, 0 < safety ≤ 1, 0 < factor_min < 1 < factor_max, an adaptive method's
+first step dt within [dt_min, dt_max]), and each distinct target's data are built when the suite is loaded
+and checked against the case: at least one point, the network's input and output sizes, finite values
+(a csv's are located by file line and column), labels -1 or +1 for a classification loss. ``backend:
+cuda`` needs numba-cuda (``pip install "sadbench[cuda]"``).
+
 Left out, a case gets activation tanh, bias true, loss mse, init xavier_uniform, integrator dopri5 (with
 ``sadbench.integrate``'s tolerances), a log save schedule with 10 times per decade, the default detectors,
 seeds [0] and no expect. Only ``network.widths``, ``target.name`` and ``horizon`` are required. A case's
@@ -53,7 +61,9 @@ alias that contains itself, expands through aliases to more than 200 000 YAML no
 than 100 000 cases (:mod:`sadbench.suites.document`, :mod:`sadbench.suites.expand`).
 
 Each resolved case is a plain dict with every section filled in, label included; its ``case_id`` is a hash
-of that dict (JSON, sorted keys), so an unchanged case keeps its id and its stored results.
+of that dict (JSON, sorted keys), so an unchanged case keeps its id and its stored results. Where results are
+stored, a case is keyed by that dict, the versions of the code it runs and the content of the data files it
+reads (:mod:`sadbench.suites.provenance`): an edited data file makes a new case.
 """
 
 import hashlib
@@ -64,6 +74,7 @@ from pathlib import Path
 from sadbench.plugins import get_registry
 from sadbench.suites.document import Document, SuiteError, unknown_key
 from sadbench.suites.expand import expand
+from sadbench.suites.overrides import OverriddenDocument, parse_override
 
 __all__ = ["Case", "Suite", "SuiteError", "load_suite"]
 
@@ -151,8 +162,9 @@ def _cases(doc, resolved):
     return cases
 
 
-def load_suite(path, registry=None, plugins=()):
-    """Read, check and expand the suite at ``path``; ``plugins`` are extra local plugin paths (CLI).
+def load_suite(path, registry=None, plugins=(), overrides=()):
+    """Read, check and expand the suite at ``path``; ``plugins`` are extra local plugin paths (CLI),
+    ``overrides`` ``"key=value"`` texts that set suite defaults (``--set``, :mod:`sadbench.suites.overrides`).
 
     Raises :class:`SuiteError` at the first mistake. ``registry`` defaults to the built-in and installed
     plugins plus the suite's and the extra ones; a registry passed in is used as it is.
@@ -162,10 +174,11 @@ def load_suite(path, registry=None, plugins=()):
         raise SuiteError(f"{path}: no such suite file")
     doc = Document(path)
     explicit = _top(doc)
+    doc = OverriddenDocument(doc, [parse_override(text) for text in overrides])
     plugin_paths = _plugin_paths(doc, path.parent) + tuple(Path(p).resolve() for p in plugins)
     if registry is None:
         registry = get_registry(plugin_paths)
     return Suite(
         name=doc.data.get("name", path.stem), description=doc.data.get("description", ""), path=path,
-        registry=registry, cases=_cases(doc, expand(doc, explicit, registry, path.parent)),
+        registry=registry, cases=_cases(doc, expand(doc, explicit, registry, path.parent, doc.layers)),
     )
