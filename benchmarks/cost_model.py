@@ -113,7 +113,7 @@ def predict(args):
     from sadbench.suites.suite import load_suite
 
     suite = load_suite(args.suite)
-    estimate = cost.estimate_suite(suite.cases, cores=args.cores)
+    estimate = cost.estimate_suite(suite, cores=args.cores)
     print(cost.describe(estimate))
 
 
