@@ -99,7 +99,7 @@ def test_set_overrides_a_default_and_cases_that_set_the_key_keep_theirs():
                             "factor_max, factor_min, max_steps, max_wall_time, name, rtol, safety "
                             "(did you mean 'rtol'?)"),
     ("horizn=3", "--set horizn=3: unknown key 'horizn'; valid: backend, detectors, expect, horizon, init, "
-                 "integrator, label, loss, network, precision, save, seeds, target (did you mean 'horizon'?)"),
+                 "integrator, label, loss, network, precision, save, seeds, t_max, target (did you mean 'horizon'?)"),
     ("horizon", "--set horizon: expected KEY=VALUE, such as integrator.rtol=1e-10"),
     ("network..widths=[1]", "--set network..widths=[1]: expected a dotted key path such as integrator.rtol, got "
                             "'network..widths'"),
