@@ -4,7 +4,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from sadbench.solvers.driver import STATUS_MESSAGES
+from sadbench.solvers.codes import STATUS_MESSAGES
+from sadbench.verdicts.observables import norms, r_product
 
 
 @dataclass(frozen=True)
@@ -27,8 +28,8 @@ class Trace:
 
     @property
     def R(self):
-        """R(t) = ||θ||·||∇L||, which tends to 0 on the divergent branch (SCIENCE.md §2)."""
-        return self.norm * self.grad_norm
+        """R(t) (:func:`~sadbench.verdicts.observables.r_product`) at the saved points."""
+        return r_product(self.norm, self.grad_norm)
 
 
 @dataclass(frozen=True)
@@ -91,15 +92,16 @@ class Solution:
 
     @property
     def R(self):
-        return self.norm * self.grad_norm
+        """R(t) (:func:`~sadbench.verdicts.observables.r_product`) at the saved points."""
+        return r_product(self.norm, self.grad_norm)
 
     @property
     def grad_norm_final(self):
-        return np.linalg.norm(self.grad, axis=-1)
+        return norms(self.grad)
 
     @property
     def norm_final(self):
-        return np.linalg.norm(self.theta, axis=-1)
+        return norms(self.theta)
 
     @property
     def message(self):

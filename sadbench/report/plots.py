@@ -13,6 +13,7 @@ from matplotlib import colormaps
 from matplotlib.figure import Figure
 
 from sadbench.suites.store import open_results
+from sadbench.verdicts.observables import r_product
 
 PANELS = (
     ("loss", "L", "log"),
@@ -29,7 +30,7 @@ def _columns(series):
     t = np.asarray(series["t"], dtype=float)
     keep = t > 0
     out = {name: np.asarray(series[name], dtype=float)[keep] for name in ("loss", "norm", "grad_norm")}
-    out["R"] = out["norm"] * out["grad_norm"]
+    out["R"] = r_product(out["norm"], out["grad_norm"])
     out["misalignment"] = 1.0 - np.asarray(series["align"], dtype=float)[keep]
     out["t"] = t[keep]
     return out

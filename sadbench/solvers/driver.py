@@ -20,14 +20,10 @@ from sadbench.solvers.codes import (  # noqa: F401  (the host reads the codes an
     RESUMABLE, RTOL, RUNNING, SAFETY, SETTINGS_SIZE, STATE_SIZE, STATUS, STATUS_MESSAGES, STATUS_NAMES, STEP_BASE,
     STOP_GRAD, STOP_GRAD_BELOW, STOP_NORM, STOP_NORM_ABOVE, SUCCESS, T, WALL_TIME,
 )
-from sadbench.solvers.control import judge_attempt, next_attempt, out_of_steps, starting_step, terminal_event, trial_step
-
-@compiled()
-def _norm(v):
-    s = 0.0
-    for x in v:
-        s += x * x
-    return math.sqrt(s)
+from sadbench.solvers.control import (
+    judge_attempt, next_attempt, out_of_steps, starting_step, terminal_event, trial_step,
+)
+from sadbench.verdicts.observables import cosine, norm
 
 
 @compiled()
@@ -40,13 +36,13 @@ def _dot(u, v):
 
 @compiled()
 def _record(out, snaps, k, loss, y, f, anchor, state):
-    norm, grad_norm = _norm(y), _norm(f)
+    """The observables at save point k (:mod:`sadbench.verdicts.observables`), then the anchor := θ."""
+    theta_norm, grad_norm = norm(y), norm(f)
     out[k, Q_LOSS] = loss
-    out[k, Q_NORM] = norm
+    out[k, Q_NORM] = theta_norm
     out[k, Q_GRAD_NORM] = grad_norm
-    out[k, Q_ALIGN] = _dot(y, f) / (norm * grad_norm) if norm > 0.0 and grad_norm > 0.0 else math.nan
-    anchor_norm = _norm(anchor)
-    out[k, Q_DIR_COS] = _dot(y, anchor) / (norm * anchor_norm) if norm > 0.0 and anchor_norm > 0.0 else math.nan
+    out[k, Q_ALIGN] = cosine(_dot(y, f), theta_norm, grad_norm)
+    out[k, Q_DIR_COS] = cosine(_dot(y, anchor), theta_norm, norm(anchor))
     anchor[:] = y
     out[k, Q_N_GRAD] = state[N_GRAD]
     out[k, Q_N_STEPS] = state[N_STEPS]
@@ -98,7 +94,7 @@ def integrate_member(functions, attempt, prob, params, y, f, anchor, work, save_
     if state[N_GRAD] == 0.0:
         state[LOSS] = functions[0](prob, y, f)
         state[N_GRAD] = 1.0
-        if not (math.isfinite(state[LOSS]) and math.isfinite(_norm(f))):
+        if not (math.isfinite(state[LOSS]) and math.isfinite(norm(f))):
             state[STATUS] = NONFINITE
             return
     if state[H] <= 0.0:
@@ -140,7 +136,7 @@ def integrate_member(functions, attempt, prob, params, y, f, anchor, work, save_
         f[:] = f_new
         state[LOSS] = loss_new
         state[N_STEPS] += 1.0
-        grad_norm = _norm(f)
+        grad_norm = norm(f)
         if not math.isfinite(grad_norm):
             state[STATUS] = NONFINITE
             break
@@ -148,7 +144,7 @@ def integrate_member(functions, attempt, prob, params, y, f, anchor, work, save_
             state[T] = t
             _record(out, snaps, k, loss_new, y, f, anchor, state)
             k += 1
-        status = terminal_event(_norm(y), grad_norm, settings)
+        status = terminal_event(norm(y), grad_norm, settings)
         if status != RUNNING:
             state[STATUS] = status
             break
