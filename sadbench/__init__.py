@@ -1,22 +1,56 @@
-"""sadbench: run, compare and track numerical experiments on the gradient flows of neural-network losses."""
+"""sadbench: run, compare and track numerical experiments on the gradient flows of neural-network losses.
+
+The public names load on first use (PEP 562), so ``import sadbench`` (and ``sadbench --help``) costs
+almost nothing: numba and the kernels come with the first name that needs them.
+"""
+
+import sys
+import types
+from importlib import import_module
 
 from sadbench.errors import PluginError, SadbenchError, UnknownNameError
-from sadbench.hookspecs import hookimpl
-from sadbench.specs import Activation, Detector, Finding, Initialiser, Integrator, Loss, Target
-from sadbench.solvers.tableau import ButcherTableau
-from sadbench.solvers.rk import ExplicitRungeKutta
-from sadbench.plugins import get_registry
-from sadbench.model.network import Network
-from sadbench.integrate import integrate, resume
-from sadbench.solution import Solution
-from sadbench.verdicts.verdict import Verdict
-from sadbench.suites.suite import SuiteError, load_suite
 
 __version__ = "0.1.0"
 
-__all__ = [
-    "Activation", "ButcherTableau", "Detector", "ExplicitRungeKutta", "Finding", "Initialiser", "Integrator",
-    "Loss", "Network", "PluginError", "SadbenchError", "Solution", "SuiteError", "Target", "UnknownNameError",
-    "Verdict", "load_suite",
-    "get_registry", "hookimpl", "integrate", "resume",
-]
+#: Public name -> the module that defines it.
+_LAZY = {
+    "hookimpl": "sadbench.hookspecs",
+    "Activation": "sadbench.specs", "Detector": "sadbench.specs", "Finding": "sadbench.specs",
+    "Initialiser": "sadbench.specs", "Integrator": "sadbench.specs", "Loss": "sadbench.specs",
+    "Target": "sadbench.specs",
+    "ButcherTableau": "sadbench.solvers.tableau",
+    "ExplicitRungeKutta": "sadbench.solvers.rk",
+    "get_registry": "sadbench.plugins",
+    "Network": "sadbench.model.network",
+    "integrate": "sadbench.integrate", "resume": "sadbench.integrate",
+    "Solution": "sadbench.solution",
+    "Verdict": "sadbench.verdicts.verdict",
+    "SuiteError": "sadbench.suites.suite", "load_suite": "sadbench.suites.suite",
+}
+
+__all__ = sorted(["PluginError", "SadbenchError", "UnknownNameError", *_LAZY])
+
+
+def __getattr__(name):
+    if name not in _LAZY:
+        raise AttributeError(f"module 'sadbench' has no attribute {name!r}")
+    value = getattr(import_module(_LAZY[name]), name)
+    globals()[name] = value  # later look-ups skip this function
+    return value
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_LAZY))
+
+
+class _Package(types.ModuleType):
+    """``sadbench.integrate`` is the function, even though the module of that name binds itself to the package
+    when it is imported (as the function's own module, imported first, would otherwise)."""
+
+    def __setattr__(self, name, value):
+        if name == "integrate" and isinstance(value, types.ModuleType):
+            value = value.integrate
+        super().__setattr__(name, value)
+
+
+sys.modules[__name__].__class__ = _Package

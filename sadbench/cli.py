@@ -14,12 +14,12 @@ from sadbench.report.confusion import confusion, labels_from_store
 from sadbench.errors import SadbenchError
 from sadbench.suites.executors import Dask, Local
 from sadbench.report.export import FORMATS as EXPORT_FORMATS, TABLES, export
-from sadbench.plugins import get_registry
-from sadbench.suites.runner import plan, run_suite
-from sadbench.specs import SPEC_TYPES
+from sadbench.plugins import get_plugin_manager
 from sadbench.suites.store import Store, open_results
-from sadbench.suites.suite import load_suite
 from sadbench.report.table import cases_table, render, results_table
+
+# The modules that bring numba (the suite loader, the runner, the registry's specs) are imported inside the
+# commands that need them, so that ``sadbench --help`` starts in a fraction of a second.
 
 
 class UserError(click.ClickException):
@@ -73,6 +73,9 @@ def _list_option(ctx, param, value):
               help="Dask scheduler (tcp://host:port); without it --executor dask starts a LocalCluster.")
 def run(suite, results, plugins, rerun, retry_failed, jobs, executor, scheduler):
     """Run every case of SUITE not yet stored and print one row per case and seed."""
+    from sadbench.suites.runner import run_suite
+    from sadbench.suites.suite import load_suite
+
     chosen = _executor(executor, jobs, scheduler)
     loaded = load_suite(suite, plugins=plugins)
     report = run_suite(loaded, results, executor=chosen, rerun=rerun, retry_failed=retry_failed,
@@ -95,6 +98,8 @@ def run(suite, results, plugins, rerun, retry_failed, jobs, executor, scheduler)
 @_plugins
 def validate(suite, plugins):
     """Check SUITE without running it."""
+    from sadbench.suites.suite import load_suite
+
     loaded = load_suite(suite, plugins=plugins)
     click.echo(f"{suite}: ok; cases: {len(loaded.cases)}; runs (cases × seeds): {loaded.n_runs}")
 
@@ -104,6 +109,9 @@ def validate(suite, plugins):
 @_plugins
 def list_cases(suite, plugins):
     """Print the expanded cases of SUITE with the ids they are stored under."""
+    from sadbench.suites.runner import plan
+    from sadbench.suites.suite import load_suite
+
     click.echo(cases_table(plan(load_suite(suite, plugins=plugins))))
 
 
@@ -111,6 +119,9 @@ def list_cases(suite, plugins):
 @_plugins
 def plugins(plugins):
     """List every registered name by kind, with the plugin and source it came from."""
+    from sadbench.plugins import get_registry
+    from sadbench.specs import SPEC_TYPES
+
     registry = get_registry(plugins)
     rows = [(kind, entry.spec.name, entry.plugin, entry.source)
             for kind in SPEC_TYPES for entry in registry.entries(kind)]
@@ -179,7 +190,8 @@ def build_cli(registry=None):
     group = _Group(name="sadbench", help="Run, compare and track experiments on neural-network gradient flows.")
     for command in (run, validate, list_cases, plugins, report, plot, export_command):
         group.add_command(command)
-    (registry or get_registry()).add_commands(group)
+    pm = registry.plugin_manager if registry is not None else get_plugin_manager()
+    pm.hook.sadbench_register_commands(cli=group)
     return group
 
 
