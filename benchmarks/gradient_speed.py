@@ -87,6 +87,8 @@ PASS_REPS = 20000
 #: first-class functions, matching the passes' compiled (and cached) overloads.
 GRADIENT_ARGS = (sig.MATRIX, sig.MATRIX, precision.WIDTHS, types.int64, precision.VEC, precision.VEC, precision.VEC,
                  precision.ACT_FN, precision.LOSS_FN)
+#: The per-chunk passes and the products as first-class functions, as the gradient's entry points pass them.
+CHUNK_PASSES, PRODUCTS = gradient.chunk_passes("float64"), blocks.products("float64")
 PASSES = ("whole gradient", "load_chunk", "propagate", "loss_terms", "backward", "activation loop, one layer",
           "largest layer: W·A", "largest layer: Wᵀ·δ", "largest layer: δ·Aᵀ")
 
@@ -105,15 +107,15 @@ def pass_loop(which, X, Y, widths, bias, work, theta, grad, fdf, terms, reps, W,
     b_values, sums = np.zeros(W.shape[0]), np.zeros(W.shape[0])  # W·A's bias; δ·Aᵀ's row sums
     for _ in range(reps):
         if which == 0:
-            gradient.loss_grad_pass(X, Y, widths, bias, work, theta, grad, -1.0, fdf, terms)
+            gradient.loss_grad_pass(X, Y, widths, bias, work, theta, grad, -1.0, fdf, terms, CHUNK_PASSES, PRODUCTS)
         elif which == 1:
             gradient.load_chunk(X, Y, widths, work, 0, c)
         elif which == 2:
-            gradient.propagate(theta, widths, bias, work, n, c, fdf)
+            gradient.propagate(theta, widths, bias, work, n, c, fdf, PRODUCTS)
         elif which == 3:
             gradient.loss_terms(widths, work, n, c, -1.0 / n, terms, False)
         elif which == 4:
-            gradient.backward(theta, widths, bias, work, n, c, grad, True)
+            gradient.backward(theta, widths, bias, work, n, c, grad, True, PRODUCTS)
         elif which == 5:
             fdf(z, a, g)
         elif which == 6:
@@ -148,7 +150,7 @@ def generic_gradient(X, Y, widths, bias, work, theta, grad, fdf, terms):
     """L and -∇L from the passes, called with first-class element-wise loops: called with the dispatchers
     instead, a cached pass compiles another overload, and numba's cache index of it breaks once those
     dispatchers are gone."""
-    return gradient.loss_grad_pass(X, Y, widths, bias, work, theta, grad, -1.0, fdf, terms)
+    return gradient.loss_grad_pass(X, Y, widths, bias, work, theta, grad, -1.0, fdf, terms, CHUNK_PASSES, PRODUCTS)
 
 
 def time_literal_gradient(call, products, repeats):
