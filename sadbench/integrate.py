@@ -7,7 +7,7 @@ import math
 import numpy as np
 
 from sadbench.solvers import driver
-from sadbench.solvers.chunked import RunState, data_digest, run_chunks
+from sadbench.solvers.chunked import RunState, compile_ahead, data_digest, run_chunks
 from sadbench.errors import SadbenchError
 from sadbench.model.network import check_precision
 from sadbench.solvers.schedule import save_times
@@ -271,7 +271,9 @@ def _run(net, X, Y, method, loss_spec, state, max_steps, max_wall_time, detector
 
         wall = cuda.run_chunks(state, method, net, loss_spec, X, Y, max_wall_time, stoppers, traces, cuda_layout)
     else:
-        wall = run_chunks(state, method, kernels.functions, X, Y, widths, bias, work, max_wall_time, stoppers,
+        compile_ahead(method)  # a first run compiles the method's step on a second core meanwhile
+        functions = kernels.functions_for(method.stiff or method.second_order)  # else no Hessian code compiles
+        wall = run_chunks(state, method, functions, X, Y, widths, bias, work, max_wall_time, stoppers,
                           traces)
     sol = _solution(state, method, wall, stats=True)
     sol.resume_state = state.to_dict()

@@ -25,6 +25,7 @@ from sadbench.solvers import jacobian
 from sadbench.solvers import krylov
 from sadbench import signatures as sig
 from sadbench.jit import compiled
+from sadbench.solvers.vectors import copy, copy_rows
 from sadbench.specs import Integrator
 
 MAX_ORDER = 5
@@ -113,7 +114,7 @@ def _rescale(D, D_tmp, order, factor):
             for j in range(n):
                 s += RU[j, i] * D[j, p]
             D_tmp[i, p] = s
-    D[:n] = D_tmp[:n]
+    copy_rows(D, D_tmp, n)
 
 
 @compiled()
@@ -216,13 +217,13 @@ def bdf_attempt(functions, prob, params, t, y, f, h, y_new, f_new, work, rtol, a
 
     # Predict, then correct with simplified Newton; a stale Jacobian that fails is re-evaluated once.
     psi[:] = 0.0
-    y_new[:] = D[0]
+    copy(y_new, D[0])
     for i in range(1, order + 1):
         y_new += D[i]
         psi += (gamma[i] / alpha[order]) * D[i]
     for p in range(P):
         scale[p] = atol + rtol * abs(y_new[p])
-    spare[:] = y_new
+    copy(spare, y_new)
     c = h / alpha[order]
     tol = max(10.0 * EPS / rtol, min(0.03, math.sqrt(rtol)))
     n_grad = 0.0
@@ -236,7 +237,7 @@ def bdf_attempt(functions, prob, params, t, y, f, h, y_new, f_new, work, rtol, a
         work[HVP_SINCE] += products
         if converged:
             break
-        y_new[:] = spare
+        copy(y_new, spare)
         if work[KRYLOV] == 0.0:
             work[KRYLOV] = 1.0  # exact Newton, the Jacobian we have as preconditioner
             continue
@@ -271,13 +272,15 @@ def bdf_attempt(functions, prob, params, t, y, f, h, y_new, f_new, work, rtol, a
         # committing this step will give (D[k] + d and d - D[k+1]).
         best, best_order = max(err, 1e-10) ** (-1.0 / (order + 1)), order
         if order > min_order:
-            spare[:] = D[order] + d
+            for p in range(P):
+                spare[p] = D[order, p] + d[p]
             err_m = error_const[order - 1] * _norm(spare, scale)
             factor_m = max(err_m, 1e-10) ** (-1.0 / order)
             if factor_m > best:
                 best, best_order = factor_m, order - 1
         if order < max_order:
-            spare[:] = d - D[order + 1]
+            for p in range(P):
+                spare[p] = d[p] - D[order + 1, p]
             err_p = error_const[order + 1] * _norm(spare, scale)
             factor_p = max(err_p, 1e-10) ** (-1.0 / (order + 2))
             if factor_p > best:

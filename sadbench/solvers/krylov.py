@@ -13,14 +13,7 @@ import numpy as np
 
 from sadbench.jit import compiled
 from sadbench.solvers import jacobian
-
-
-@compiled()
-def _dot(u, v):
-    s = 0.0
-    for p in range(u.size):
-        s += u[p] * v[p]
-    return s
+from sadbench.solvers.vectors import dot
 
 
 @compiled()
@@ -40,10 +33,10 @@ def gmres(hvp, prob, y, c, jac, r, x, space, m, eta):
         return False, 0
     hvp(prob, y, x, Hv)
     products = 1
-    r_norm = math.sqrt(_dot(r, r))
+    r_norm = math.sqrt(dot(r, r))
     for p in range(P):
         V[0, p] = r[p] - x[p] - c * Hv[p]
-    beta = math.sqrt(_dot(V[0], V[0]))
+    beta = math.sqrt(dot(V[0], V[0]))
     if beta <= eta * r_norm:
         return True, products
     if not math.isfinite(beta):
@@ -64,9 +57,9 @@ def gmres(hvp, prob, y, c, jac, r, x, space, m, eta):
         for p in range(P):
             w[p] = Z[j, p] + c * Hv[p]
         for i in range(j + 1):
-            Hm[i, j] = _dot(w, V[i])
+            Hm[i, j] = dot(w, V[i])
             w -= Hm[i, j] * V[i]
-        Hm[j + 1, j] = math.sqrt(_dot(w, w))
+        Hm[j + 1, j] = math.sqrt(dot(w, w))
         if Hm[j + 1, j] > 0.0:
             w /= Hm[j + 1, j]
         for i in range(j):
