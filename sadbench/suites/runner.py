@@ -24,6 +24,8 @@ import numpy as np
 
 from sadbench.suites.executors import Local
 from sadbench.integrate import integrate, resume
+from sadbench.jit import reporting_compilation
+from sadbench.solvers.chunked import compile_ahead
 from sadbench.model.network import Network
 from sadbench.plugins import get_registry
 from sadbench.suites.progress import Progress
@@ -198,14 +200,19 @@ def run_suite(suite, results_dir="results", *, executor=None, rerun=False, retry
         if not rerun:
             todo = [_continuing(t, store) for t in todo]
         progress = Progress(len(todo), progress)
+        progress.planned(suite.name, len(tasks), todo, path)
+        if todo and all(t.case.params.get("backend", "cpu") == "cpu" for t in todo):
+            names = {t.case.params["integrator"]["name"] for t in todo}
+            compile_ahead(*(suite.registry.get("integrator", name) for name in sorted(names)))
         progress.skipped(skipped, failed_before)
         results = []
         try:
-            for task, record, exc in executor.map(execute, todo, started=progress.started):
-                record = record if exc is None else failure(task, exc, float("nan"))
-                store.save(record)
-                results.append(record)
-                progress.finished(record)
+            with reporting_compilation(progress.compiling):
+                for task, record, exc in executor.map(execute, todo, started=progress.started):
+                    record = record if exc is None else failure(task, exc, float("nan"))
+                    store.save(record)
+                    results.append(record)
+                    progress.finished(record)
         finally:
             progress.close()
     return RunReport(path, [t.case_id for t in tasks], results, skipped, failed_before)
