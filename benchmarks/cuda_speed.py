@@ -47,7 +47,7 @@ def problem(activation, widths, n_points):
 
 def run(net, X, Y, theta0, options, cap, **backend):
     start = time.perf_counter()
-    sol = integrate(net, theta0, X, Y, detectors=None, max_wall_time=cap, **options, **backend)
+    sol = integrate(net, theta0, X, Y, detectors=None, max_wall=cap, **options, **backend)
     return sol, time.perf_counter() - start
 
 

@@ -178,7 +178,7 @@ def main():
         for name in args.integrators:
             def run():
                 return sadbench.integrate(net, theta0, X, Y, integrator=name, t_end=horizon, rtol=args.rtol,
-                                          atol=args.atol, detectors=None, max_wall_time=args.max_wall_time)
+                                          atol=args.atol, detectors=None, max_wall=args.max_wall_time)
             wall, sol = best_run(run, args.repeats)
             runs[name] = sol
             stats = sol.integrator_stats or {}

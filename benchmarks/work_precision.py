@@ -27,7 +27,7 @@ def main():
     net, X, Y, theta0, horizon = problem(args.case, args.activation)
     ref = cached_reference(args.case, args.activation, args.cache)
     rows = work_precision(net, theta0, X, Y, ref, integrators=args.integrators, rtols=args.rtols,
-                          repeats=args.repeats, max_wall_time=args.max_wall_time)
+                          repeats=args.repeats, max_wall=args.max_wall_time)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     stem = out / f"{args.case}_{net.activation.name}"

@@ -76,7 +76,8 @@ class NormThreshold:
         norm = float(norms(trace.theta))
         if trace.status == "stop_norm" or norm > self.threshold:
             return Finding("norm_threshold", "diverging", trace.t_final,
-                           {"norm": norm, "threshold": self.threshold}, limit_loss=float(trace.loss[-1]))
+                           {"norm": norm, "threshold": self.threshold},
+                           limit_loss=float(trace.loss[-1]) if trace.loss.size else float("nan"))
         return None
 
 

@@ -3,6 +3,7 @@ classification data, and explicit data from files or inline lists."""
 
 import ast
 import re
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -153,6 +154,23 @@ def _is_numeric_row(line):
     return True
 
 
+def _data_lines(p, header):
+    """The 1-based line numbers of a csv's data rows, as ``np.loadtxt`` reads them (no header, comment or
+    blank lines)."""
+    with open(p) as handle:
+        return [i for i, line in enumerate(handle, 1) if i > header and line.split("#")[0].strip()]
+
+
+def _check_finite(arrays, where):
+    """Refuse the first non-finite value of ``arrays`` (name -> 2-D array), located by ``where(name, row,
+    column)``."""
+    for name, array in arrays.items():
+        bad = np.argwhere(~np.isfinite(array))
+        if bad.size:
+            row, column = (int(i) for i in bad[0])
+            raise SadbenchError(f"{where(name, row, column)} is {array[row, column]}: data must be finite")
+
+
 def file(rng, path, outputs=1):
     """Explicit data: a .npz with arrays X and Y, or a .csv whose last ``outputs`` columns are Y."""
     outputs = _positive_int(outputs, "outputs")
@@ -163,18 +181,32 @@ def file(rng, path, outputs=1):
     if not p.is_file():
         raise SadbenchError(f"path {str(path)!r}: no such file")
     if suffix == ".npz":
-        with np.load(p) as data:
-            if "X" not in data or "Y" not in data:
-                raise SadbenchError(f"path {str(path)!r}: a .npz needs arrays named X and Y, has {list(data)}")
-            return data["X"], data["Y"]
-    with open(p) as handle:
-        header = not _is_numeric_row(handle.readline())
+        try:
+            with np.load(p, allow_pickle=False) as data:
+                if "X" not in data or "Y" not in data:
+                    raise SadbenchError(f"path {str(path)!r}: a .npz needs arrays named X and Y, has {list(data)}")
+                X, Y = data["X"], data["Y"]
+        except (OSError, ValueError) as exc:
+            raise SadbenchError(f"path {str(path)!r}: not a readable .npz file: {exc}") from None
+        if X.dtype.kind not in "biuf" or Y.dtype.kind not in "biuf":
+            raise SadbenchError(f"path {str(path)!r}: X and Y must hold real numbers, got {X.dtype} and {Y.dtype}")
+        _check_finite({"X": np.atleast_2d(X.T).T, "Y": np.atleast_2d(Y.T).T},
+                      lambda name, row, column: f"{path}: {name}[{row}, {column}]")
+        return X, Y
     try:
-        table = np.loadtxt(p, delimiter=",", comments="#", skiprows=int(header), ndmin=2)
-    except ValueError as exc:
+        with open(p) as handle:
+            header = not _is_numeric_row(handle.readline())
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)  # "input contained no data": refused below
+            table = np.loadtxt(p, delimiter=",", comments="#", skiprows=int(header), ndmin=2)
+    except (ValueError, UnicodeDecodeError) as exc:
         raise SadbenchError(f"path {str(path)!r}: not a numeric csv: {exc}") from None
+    if table.shape[0] == 0:
+        raise SadbenchError(f"path {str(path)!r}: no data rows")
     if outputs >= table.shape[1]:
         raise SadbenchError(f"outputs={outputs} leaves no input columns in {str(path)!r} ({table.shape[1]} columns)")
+    lines = _data_lines(p, int(header))
+    _check_finite({"the table": table}, lambda name, row, column: f"{path}:{lines[row]}: column {column + 1}")
     return table[:, :-outputs], table[:, -outputs:]
 
 

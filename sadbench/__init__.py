@@ -23,9 +23,11 @@ _LAZY = {
     "get_registry": "sadbench.plugins",
     "Network": "sadbench.model.network",
     "integrate": "sadbench.integrate", "resume": "sadbench.integrate",
+    "OptionError": "sadbench.options", "Save": "sadbench.options", "StepControl": "sadbench.options",
     "Solution": "sadbench.solution",
     "Verdict": "sadbench.verdicts.verdict",
     "SuiteError": "sadbench.suites.suite", "load_suite": "sadbench.suites.suite",
+    "open_results": "sadbench.results",
 }
 
 __all__ = sorted(["PluginError", "SadbenchError", "UnknownNameError", *_LAZY])

@@ -3,12 +3,13 @@ of any run against it at the saved times, and work–precision data (error again
 """
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
 from sadbench.errors import SadbenchError
 from sadbench.integrate import integrate
+from sadbench.options import Save
 
 
 @dataclass(frozen=True)
@@ -29,19 +30,20 @@ def _run_summary(sol):
             "n_grad": int(sol.n_grad), "wall_time": sol.wall_time, "stats": sol.integrator_stats}
 
 
-def reference(net, theta0, X, Y, *, t_end, loss="mse", save="log", save_per_decade=10, t_first=None,
-              integrator="auto", rtol=1e-12, atol=1e-12, cross_check=None, max_wall_time=np.inf):
+def reference(net, theta0, X, Y, *, t_end, loss="mse", save="log", integrator="auto", rtol=1e-12, atol=1e-12,
+              cross_check=None, max_wall=np.inf):
     """A reference trajectory of one parameter vector at tolerances ``rtol``, ``atol`` (default: ``auto``,
     which runs dopri5 where the flow is not stiff and BDF with exact Hessians where it is).
 
-    ``cross_check`` names a second integrator run at the same tolerances; the largest relative difference
-    of L and of θ between the two is recorded in ``how`` and bounds what the reference can certify.
+    ``save`` is as for :func:`~sadbench.integrate.integrate` (θ is always saved). ``cross_check`` names a
+    second integrator run at the same tolerances; the largest relative difference of L and of θ between the
+    two is recorded in ``how`` and bounds what the reference can certify.
     """
     theta0 = np.asarray(theta0, dtype=np.float64)
     if theta0.ndim != 1:
         raise SadbenchError("a reference is computed for one parameter vector (P,)")
-    options = dict(loss=loss, t_end=t_end, save=save, save_per_decade=save_per_decade, t_first=t_first,
-                   rtol=rtol, atol=atol, save_theta=True, detectors=None, max_wall_time=max_wall_time)
+    options = dict(loss=loss, t_end=t_end, save=replace(Save.of(save), theta=True), rtol=rtol, atol=atol,
+                   detectors=None, max_wall=max_wall)
     sol = integrate(net, theta0, X, Y, integrator=integrator, **options)
     if sol.status != "success":
         raise SadbenchError(f"the reference run ended with status {sol.status!r}: {sol.message}")
@@ -57,7 +59,7 @@ def reference(net, theta0, X, Y, *, t_end, loss="mse", save="log", save_per_deca
 
 def errors(sol, ref):
     """Relative errors of one run against ``ref`` at the common saved times: of L, of ||θ||, and of θ when
-    the run saved θ (``save_theta=True``); with their maxima and the number of agreeing digits."""
+    the run saved θ (``save=Save(..., theta=True)``); with their maxima and the number of agreeing digits."""
     if sol.ensemble_size != 1:
         raise SadbenchError("errors are measured for one member; pass a single-vector run")
     if sol.t.shape != ref.t.shape or not np.allclose(sol.t, ref.t, rtol=1e-12, atol=0.0):
@@ -83,14 +85,14 @@ def _count(stats, key):
 
 
 def work_precision(net, theta0, X, Y, ref, *, integrators, rtols, atol_ratio=1e-3, loss="mse", repeats=1,
-                   max_wall_time=np.inf):
+                   max_wall=np.inf):
     """Error against cost for each integrator over ``rtols`` (atol = ``atol_ratio``·rtol), on the save times
     of ``ref``. Each row: integrator, rtol, atol, status, gradient evaluations, Hessian evaluations and
     Hessian-vector products (from the method's statistics), best wall time of ``repeats`` and the maximal
     relative errors of L, ||θ|| and θ. The first call of each integrator is a warm-up (JIT compilation)."""
     rows = []
-    options = dict(loss=loss, t_end=float(ref.t[-1]), save=ref.t, save_theta=True, detectors=None,
-                   max_wall_time=max_wall_time)
+    options = dict(loss=loss, t_end=float(ref.t[-1]), save=Save(times=ref.t, theta=True), detectors=None,
+                   max_wall=max_wall)
     for name in integrators:
         integrate(net, theta0, X, Y, integrator=name, **{**options, "t_end": ref.t[1], "save": ref.t[:2]})
         for rtol in rtols:

@@ -6,19 +6,21 @@ import math
 
 import numpy as np
 
+from sadbench.errors import SadbenchError
+from sadbench.model.data import check_values
+from sadbench.model.network import Network, check_precision
+from sadbench.options import OptionError, Save, StepControl, budgets, horizon, number, refuse_unknown, tolerances
+from sadbench.options import backend as check_backend_name
+from sadbench.solution import Probe, Solution
 from sadbench.solvers import driver
 from sadbench.solvers.chunked import RunState, compile_ahead, data_digest, run_chunks
-from sadbench.errors import SadbenchError
-from sadbench.model.network import check_precision
 from sadbench.solvers.schedule import save_times
-from sadbench.solution import Probe, Solution
 from sadbench.verdicts.verdict import combine
 
 DEFAULT_DETECTORS = ("nonfinite", "norm_threshold", "critical_point", "divergence", "directional")
 
 #: integrate()'s arguments that define the method; a resumed run keeps the stored values.
-METHOD_OPTIONS = ("loss", "integrator", "dt", "rtol", "atol", "dt_min", "dt_max", "safety", "factor_min",
-                  "factor_max", "save_theta", "precision")
+METHOD_OPTIONS = ("loss", "integrator", "dt", "rtol", "atol", "step", "save", "precision")
 
 
 def resolve_detectors(detectors, registry):
@@ -27,26 +29,31 @@ def resolve_detectors(detectors, registry):
         return []
     if isinstance(detectors, str):
         detectors = DEFAULT_DETECTORS if detectors == "default" else [detectors]
+    if not isinstance(detectors, (list, tuple)):
+        raise OptionError("detectors", f"must be 'default', None or a list of detectors, got {detectors!r}")
     instances = []
     for item in detectors:
         if isinstance(item, str):
             instances.append((item, registry.get("detector", item)()))
         elif isinstance(item, dict):
             for name, params in item.items():
+                if not isinstance(params, dict | None):
+                    raise OptionError("detectors", f"{name!r}: parameters must be a mapping, got {params!r}")
                 instances.append((name, registry.get("detector", name)(**(params or {}))))
         elif hasattr(item, "assess") and hasattr(item, "events"):
             instances.append((type(item).__name__, item))
         else:
-            raise SadbenchError(f"a detector must be a name, a {{name: params}} mapping or an object, got {item!r}")
+            raise OptionError("detectors", f"an item must be a name, a {{name: params}} mapping or an object with "
+                                           f"assess and events, got {item!r}")
     return instances
 
 
-def _settings(integrator, dt, rtol, atol, dt_min, dt_max, safety, factor_min, factor_max):
+def _settings(integrator, dt, rtol, atol, step):
     s = np.zeros(driver.SETTINGS_SIZE)
     s[driver.RTOL], s[driver.ATOL] = rtol, atol
-    s[driver.DT_MIN_], s[driver.DT_MAX] = dt_min, dt_max
+    s[driver.DT_MIN_], s[driver.DT_MAX] = step.dt_min, step.dt_max
     s[driver.FIXED_DT] = dt if dt is not None else 0.0
-    s[driver.SAFETY], s[driver.FACTOR_MIN], s[driver.FACTOR_MAX] = safety, factor_min, factor_max
+    s[driver.SAFETY], s[driver.FACTOR_MIN], s[driver.FACTOR_MAX] = step.safety, step.factor_min, step.factor_max
     s[driver.ERROR_ORDER] = integrator.error_order or 0
     s[driver.ORDER] = integrator.order
     s[driver.CONTROL] = 1.0 if integrator.step_control == "method" else 0.0
@@ -62,59 +69,108 @@ def _set_run_control(settings, max_steps, events):
                                            default=0.0)
 
 
-def _check_method(method, net, dt):
+def _check_method(method, net, dt, step):
+    """The first step (adaptive) or the step (fixed-step) ``dt``, checked against the method and ``step``."""
+    if not method.adaptive and (dt is None or not _positive(dt)):
+        raise OptionError("dt", f"must be a finite number > 0, got {dt!r} (integrator {method.name!r} is "
+                                "fixed-step: give a positive dt)")
+    if dt is not None:
+        dt = number("dt", dt, 0.0, low_open=True)
     if method.adaptive:
-        if dt is not None and not dt > 0:
-            raise SadbenchError(f"dt must be positive, got {dt}")
-    elif dt is None or not dt > 0:
-        raise SadbenchError(f"integrator {method.name!r} is fixed-step: give a positive dt")
+        step.check_first_step(dt)
     if method.second_order and net.activation.d2f is None:
         raise SadbenchError(f"integrator {method.name!r} needs second derivatives; activation "
                             f"{net.activation.name!r} has no d2f")
+    return dt
 
 
-def integrate(net, theta0, X, Y, *, loss="mse", integrator="dopri5", t_end=1.0, dt=None, rtol=1e-6,
-              atol=1e-9, dt_min=0.0, dt_max=np.inf, max_steps=10_000_000, max_wall_time=np.inf, save="log",
-              save_per_decade=10, t_first=None, save_theta=False, detectors="default", safety=0.9,
-              factor_min=0.2, factor_max=10.0, backend="cpu", cuda_layout="auto", precision="float64"):
+def _positive(value):
+    try:
+        number("", value, 0.0, low_open=True)
+    except OptionError:
+        return False
+    return True
+
+
+def _check_net(net):
+    if not isinstance(net, Network):
+        raise OptionError("net", f"must be a sadbench.Network, got {type(net).__name__}")
+
+
+def _check_step(step):
+    if step is None:
+        return StepControl()
+    if not isinstance(step, StepControl):
+        raise OptionError("step", f"must be a sadbench.StepControl, got {step!r}")
+    return step
+
+
+def check_labels(loss_spec, Y):
+    """A classification loss (``labels="sign"``) needs labels -1 or +1."""
+    if loss_spec.labels == "sign":
+        check_values("Y", Y, labels="sign", loss=loss_spec.name)
+
+
+def integrate(net, theta0, X, Y, *, loss="mse", integrator="dopri5", t_end=1.0, rtol=1e-6, atol=1e-9, dt=None,
+              step=None, save="log", detectors="default", max_steps=10_000_000, max_wall=math.inf, backend="cpu",
+              precision="float64", cuda_layout="auto", resume=None, **unknown):
     """Integrate the gradient flow of ``loss`` for ``net`` from ``theta0`` (P,) or (E, P) to ``t_end``.
 
     Fixed-step integrators need ``dt``; for adaptive ones ``dt`` is the first step (chosen automatically
-    when omitted). ``save`` is "log" (``save_per_decade`` log-spaced times from ``t_first``), "linear" or
-    an array of times, hit exactly; ``save_theta`` also keeps θ there (``sol.theta_saved``). ``detectors``
-    ("default", a list of names/``{name: params}``, or None) may end members early and yield
-    ``sol.verdict``. ``max_steps`` (step attempts) and ``max_wall_time`` (seconds) bound this call; a run
-    they end has status "max_steps" or "wall_time" and can be continued. Returns a
-    :class:`~sadbench.solution.Solution`.
+    when omitted), and ``rtol``, ``atol`` and ``step`` (a :class:`~sadbench.options.StepControl`: ``dt_min``,
+    ``dt_max``, ``safety``, ``factor_min``, ``factor_max``) control the steps. ``save`` says where the
+    observables are recorded: a :class:`~sadbench.options.Save`, or as shorthand "log" (10 log-spaced times
+    per decade from 0.01), "linear" or a sequence of times; every save time and t_end are hit exactly
+    (a fixed step is shortened to reach them). ``detectors`` ("default", a list of names/``{name: params}``,
+    or None) may end members early and yield ``sol.verdict``. ``max_steps`` (step attempts) and
+    ``max_wall`` (seconds) bound this call; a run they end has status "max_steps" or "wall_time" and can be
+    continued. Returns a :class:`~sadbench.solution.Solution`.
 
-    ``backend="cuda"`` runs explicit Runge–Kutta integrators on an NVIDIA GPU (:mod:`sadbench.cuda`;
-    ``cuda_layout`` "thread", "block" or "auto" picks one thread or one block per member); the results
-    are the CPU backend's to rounding.
+    ``resume=sol`` continues the run ``sol`` (a Solution or its ``resume_state``) to ``t_end`` instead of
+    starting one; pass ``theta0=None`` (see :func:`resume`, and ``sol.resume(t_end=...)``).
+
+    ``backend="cuda"`` runs explicit Runge–Kutta integrators on an NVIDIA GPU (:mod:`sadbench.cuda`, which
+    needs ``pip install "sadbench[cuda]"``; ``cuda_layout`` "thread", "block" or "auto" picks one thread or
+    one block per member); the results are the CPU backend's to rounding.
 
     ``precision="float32"`` computes the gradient passes in float32 arithmetic (θ rounded to float32 for each
     gradient, ∇L widened to float64); the state, the step control and the observables stay float64. It is
     CPU-only and has no second-order passes, so it refuses the stiff integrators (bdf, rkc, ros34pw2, auto).
 
-    ``theta0`` may also be a Solution or its ``resume_state`` (see :func:`resume`): the run continues to
-    ``t_end`` with its stored method options.
+    Every argument is checked before anything runs; a bad one raises
+    :class:`~sadbench.options.OptionError` (a :class:`~sadbench.errors.SadbenchError`) naming it and its
+    allowed values.
     """
+    refuse_unknown("integrate", unknown, _INTEGRATE_KEYWORDS)
     if isinstance(theta0, (Solution, dict)):
+        raise OptionError("theta0", "is the initial parameters; to continue a run pass resume=sol (with "
+                                    "theta0=None) or call sol.resume(t_end=...)")
+    if resume is not None:
+        if theta0 is not None:
+            raise OptionError("theta0", "must be None with resume=: the run continues from its stored state")
         given = {name: value for name, value in locals().items() if name in METHOD_OPTIONS}
-        _check_resume_options(theta0, given)
-        return resume(theta0, t_end, net=net, X=X, Y=Y, max_steps=max_steps, max_wall_time=max_wall_time,
-                      save=None if isinstance(save, str) else save, detectors=detectors,
-                      integrator=None if isinstance(integrator, str) else integrator, backend=backend,
-                      cuda_layout=cuda_layout)
+        save = _check_resume_options(resume, given)
+        return _continue(resume, t_end, net=net, X=X, Y=Y, max_steps=max_steps, max_wall=max_wall, save=save,
+                         detectors=detectors, integrator=None if isinstance(integrator, str) else integrator,
+                         backend=backend, cuda_layout=cuda_layout)
+    _check_net(net)
     registry = net.registry
     method = registry.get("integrator", integrator)
     loss_spec = registry.get("loss", loss)
-    _check_method(method, net, dt)
-    _check_precision(precision, method, backend)
+    t_end = horizon("t_end", t_end)
+    rtol, atol = tolerances(rtol, atol)
+    step = _check_step(step)
+    dt = _check_method(method, net, dt, step)
+    save = Save.of(save)
+    max_steps, max_wall = budgets(max_steps, max_wall)
     _check_backend(backend, method)
+    _check_precision(precision, method, backend)
     X, Y = net.check_data(X, Y)
-    thetas, single = net.check_theta(theta0)
+    check_labels(loss_spec, Y)
+    thetas, single = net.check_theta(theta0, "theta0")
+    detector_instances = resolve_detectors(detectors, registry)
     n_members, P = thetas.shape
-    times = save_times(save, t_end, save_per_decade, t_first, None if method.adaptive else dt)
+    times = save_times(save.grid, t_end, save.per_decade, save.t_first, None if method.adaptive else dt)
     states = np.zeros((n_members, driver.STATE_SIZE))
     states[:, driver.ERR_PREV] = 1e-4
     if method.adaptive and dt is not None:
@@ -122,51 +178,71 @@ def integrate(net, theta0, X, Y, *, loss="mse", integrator="dopri5", t_end=1.0, 
     state = RunState(
         integrator=method.name, loss=loss_spec.name, widths=np.array(net.widths), activation=net.activation.name,
         bias=net.bias, data=data_digest(X, Y), single=single,
-        schedule=save if isinstance(save, str) else "explicit", per_decade=float(save_per_decade),
-        t_first=math.nan if t_first is None else float(t_first),
-        settings=_settings(method, dt, rtol, atol, dt_min, dt_max, safety, factor_min, factor_max),
+        schedule=save.schedule or "explicit", per_decade=float(save.per_decade or 0),
+        t_first=math.nan if save.t_first is None else float(save.t_first),
+        settings=_settings(method, dt, rtol, atol, step),
         times=times, out=np.full((n_members, times.size, len(driver.OBSERVABLES)), np.nan),
-        snapshots=np.zeros((n_members, times.size, P) if save_theta else (n_members, 0, 0)),
+        snapshots=np.zeros((n_members, times.size, P) if save.theta else (n_members, 0, 0)),
         theta0=thetas.copy(), thetas=thetas.copy(), grads=np.zeros_like(thetas), anchors=np.zeros_like(thetas),
         method_work=np.zeros((n_members, 2 * P + int(method.work_size(P)))), states=states,
         precision=precision,
     )
-    return _run(net, X, Y, method, loss_spec, state, max_steps, max_wall_time,
-                resolve_detectors(detectors, registry), backend, cuda_layout)
+    return _run(net, X, Y, method, loss_spec, state, max_steps, max_wall, detector_instances, backend, cuda_layout)
 
 
-def resume(source, t_end=None, *, net=None, X=None, Y=None, max_steps=10_000_000, max_wall_time=np.inf,
-           save=None, detectors="default", integrator=None, backend="cpu", cuda_layout="auto"):
+_INTEGRATE_KEYWORDS = tuple(inspect.signature(integrate).parameters)[4:-1]
+
+
+def resume(source, t_end=None, *, net=None, X=None, Y=None, max_steps=10_000_000, max_wall=math.inf, save=None,
+           detectors="default", integrator=None, backend="cpu", cuda_layout="auto", **unknown):
     """Continue a run to ``t_end`` (default: its own horizon, to finish a run that a budget ended).
 
     ``source`` is a Solution (which remembers its network and data) or its ``resume_state`` dict, possibly
     saved with ``np.savez(path, **sol.resume_state)`` and loaded with ``dict(np.load(path))`` (then give
     ``net``, ``X``, ``Y``). Members that ended with "success", "max_steps" or "wall_time" continue from
     exactly where they stopped (θ, t, step size, controller and method state); the others stay stopped.
-    New save times follow the stored schedule, or ``save`` (an array of times after the last one). The
-    returned Solution holds the whole series, from t = 0, as one uninterrupted run would. ``integrator``
-    is only needed for a run made with an unregistered Integrator object: pass that object again.
-    ``backend`` may differ from the stored run's: the state is the same on both. The run keeps its stored
-    ``precision``.
+    New save times follow the stored schedule, or ``save`` (times after the last one, as a sequence or a
+    ``Save(times=...)``). The returned Solution holds the whole series, from t = 0, as one uninterrupted run
+    would. ``integrator`` is only needed for a run made with an unregistered Integrator object: pass that
+    object again. ``backend`` may differ from the stored run's: the state is the same on both. The run keeps
+    its stored method options and ``precision``.
     """
+    refuse_unknown("resume", unknown, _RESUME_KEYWORDS)
+    return _continue(source, t_end, net=net, X=X, Y=Y, max_steps=max_steps, max_wall=max_wall, save=save,
+                     detectors=detectors, integrator=integrator, backend=backend, cuda_layout=cuda_layout)
+
+
+_RESUME_KEYWORDS = tuple(inspect.signature(resume).parameters)[1:-1]
+
+
+def _continue(source, t_end, *, net, X, Y, max_steps, max_wall, save, detectors, integrator, backend, cuda_layout):
     if isinstance(source, Solution):
         if source._context is not None:
             net = net if net is not None else source._context[0]
             X = X if X is not None else source._context[1]
             Y = Y if Y is not None else source._context[2]
         source = source.resume_state
+    if not isinstance(source, dict):
+        raise OptionError("resume", f"must be a Solution or its resume_state dict, got {type(source).__name__}")
     if net is None or X is None or Y is None:
         raise SadbenchError("resuming a stored state needs net, X and Y")
+    _check_net(net)
     state = RunState.from_dict(source)
     method = net.registry.get("integrator", state.integrator if integrator is None else integrator)
     if method.name != state.integrator:
         raise SadbenchError(f"the stored run used integrator {state.integrator!r}, not {method.name!r}")
     loss_spec = net.registry.get("loss", state.loss)
-    _check_precision(state.precision, method, backend)
+    max_steps, max_wall = budgets(max_steps, max_wall)
+    new_save = None if save is None else Save.of(save)
+    if new_save is not None and new_save.times is None:
+        raise OptionError("save", "of a continued run follows its stored schedule; give only new times, save=[...]")
     _check_backend(backend, method)
+    _check_precision(state.precision, method, backend)
     X, Y = net.check_data(X, Y)
     state.check_matches(net, X, Y, loss_spec.name)
-    new_times = _continued_times(state, state.times[-1] if t_end is None else float(t_end), save, method)
+    t_end = state.times[-1] if t_end is None else horizon("t_end", t_end)
+    new_times = _continued_times(state, t_end, None if new_save is None else new_save.times, method)
+    detector_instances = resolve_detectors(detectors, net.registry)
     if new_times.size:
         E, S = state.out.shape[:2]
         state.times = np.concatenate([state.times, new_times])
@@ -176,8 +252,7 @@ def resume(source, t_end=None, *, net=None, X=None, Y=None, max_steps=10_000_000
             state.snapshots = np.concatenate([state.snapshots, extra], axis=1)
     status = state.states[:, driver.STATUS]
     status[np.isin(status, driver.RESUMABLE)] = driver.RUNNING
-    return _run(net, X, Y, method, loss_spec, state, max_steps, max_wall_time,
-                resolve_detectors(detectors, net.registry), backend, cuda_layout)
+    return _run(net, X, Y, method, loss_spec, state, max_steps, max_wall, detector_instances, backend, cuda_layout)
 
 
 def _continued_times(state, t_end, save, method):
@@ -206,38 +281,53 @@ def _continued_times(state, t_end, save, method):
 
 
 def _check_resume_options(source, given):
-    """A resumed run keeps its method options; refuse one that is passed and differs from the stored one."""
+    """A resumed run keeps its method options: refuse one that is passed and differs from the stored one.
+    Returns the new save times to pass on (a ``save=`` of times), or None."""
     state = source.resume_state if isinstance(source, Solution) else source
+    if not isinstance(state, dict):
+        raise OptionError("resume", f"must be a Solution or its resume_state dict, got {type(source).__name__}")
     settings = np.asarray(state["settings"])
     stored = {
         "loss": str(state["loss"]), "integrator": str(state["integrator"]),
         "dt": settings[driver.FIXED_DT] or None, "rtol": settings[driver.RTOL], "atol": settings[driver.ATOL],
-        "dt_min": settings[driver.DT_MIN_], "dt_max": settings[driver.DT_MAX], "safety": settings[driver.SAFETY],
-        "factor_min": settings[driver.FACTOR_MIN], "factor_max": settings[driver.FACTOR_MAX],
-        "save_theta": np.asarray(state["snapshots"]).shape[1] > 0,
+        "step": StepControl(settings[driver.DT_MIN_], settings[driver.DT_MAX], settings[driver.SAFETY],
+                            settings[driver.FACTOR_MIN], settings[driver.FACTOR_MAX]),
         "precision": str(state.get("precision", "float64")),
     }
+    given_save = given.pop("save")
+    keeps_stored = isinstance(given_save, str) and given_save == "log"  # the default: the stored Save goes on
+    save = Save.of(given_save)
+    theta_stored = np.asarray(state["snapshots"]).shape[1] > 0
+    if not keeps_stored and save.theta != theta_stored:
+        raise OptionError("save", f"must keep theta={theta_stored}: a resumed run keeps its stored Save; got "
+                                  f"theta={save.theta}")
+    if save.times is None and save.schedule != "log" and save.schedule != str(state["schedule"]):
+        raise OptionError("save", f"must keep the schedule {str(state['schedule'])!r}: a resumed run keeps its "
+                                  f"stored schedule; got {save.schedule!r}")
     defaults = inspect.signature(integrate).parameters
     for name, value in given.items():
         if not _same(value, defaults[name].default) and not _same(value, stored[name]):
-            raise SadbenchError(f"a resumed run keeps its stored {name} = {stored[name]!r}; got {value!r}")
+            raise OptionError(name, f"must stay {stored[name]!r}: a resumed run keeps its stored {name}; got {value!r}")
+    return None if save.times is None else save.times
 
 
 def _same(a, b):
-    if isinstance(a, (str, bool, type(None))) or isinstance(b, (str, bool, type(None))):
+    if isinstance(a, (str, bool, type(None), StepControl)) or isinstance(b, (str, bool, type(None), StepControl)):
         return a == b or getattr(a, "name", a) == b
-    return float(a) == float(b)
+    try:
+        return float(a) == float(b)
+    except (TypeError, ValueError):
+        return False
 
 
 def _check_backend(backend, method):
-    """Refuse an unknown backend, and CUDA where it cannot run (no GPU, or no CUDA kernel for the method)."""
-    if backend == "cuda":
+    """Refuse an unknown backend, and CUDA where it cannot run (no numba-cuda, no GPU, or no CUDA kernel for
+    the method)."""
+    if check_backend_name(backend) == "cuda":
         from sadbench import cuda  # the only module that imports numba.cuda: loaded on demand
 
         cuda.require()
         cuda.check_method(method)
-    elif backend != "cpu":
-        raise SadbenchError(f"backend must be 'cpu' or 'cuda', got {backend!r}")
 
 
 def _check_precision(precision, method, backend):
@@ -251,15 +341,28 @@ def _check_precision(precision, method, backend):
         raise SadbenchError("backend 'cuda' computes in float64 only; precision 'float32' runs on backend='cpu'")
 
 
-def _run(net, X, Y, method, loss_spec, state, max_steps, max_wall_time, detector_instances, backend="cpu",
+def _run(net, X, Y, method, loss_spec, state, max_steps, max_wall, detector_instances, backend="cpu",
          cuda_layout="auto"):
-    """Run the chunk loop on ``state`` and turn the result into a Solution with findings and verdicts."""
+    """Run the chunk loop on ``state`` and turn the result into a Solution with findings and verdicts.
+
+    Host-side arithmetic on overflowed values (a detector's ratio of infinities) is quiet: a member that
+    overflowed says so in its status ("nonfinite"), not in RuntimeWarnings."""
+    probe = Probe(net, X, Y, loss_spec.name)
+    with np.errstate(all="ignore"):
+        sol = _advance(net, X, Y, method, loss_spec, state, max_steps, max_wall, detector_instances, probe,
+                       backend, cuda_layout)
+        _assess(sol, state, detector_instances, probe)
+    return sol
+
+
+def _advance(net, X, Y, method, loss_spec, state, max_steps, max_wall, detector_instances, probe, backend,
+             cuda_layout):
+    """The chunk loop of ``backend`` on ``state``, then a Solution viewing it."""
     n_members = state.thetas.shape[0]
     _set_run_control(state.settings, max_steps, [d.events() for _, d in detector_instances])
     state.states[:, driver.STEP_BASE] = state.states[:, driver.N_STEPS] + state.states[:, driver.N_REJECTED]
     kernels = net.kernels(loss_spec, state.precision)
     widths, bias, work = net.problem_arrays(X, n_members)
-    probe = Probe(net, X, Y, loss_spec.name)
     stoppers = [d for _, d in detector_instances if callable(getattr(d, "stop", None))]
 
     def traces():
@@ -269,28 +372,35 @@ def _run(net, X, Y, method, loss_spec, state, max_steps, max_wall_time, detector
     if backend == "cuda":
         from sadbench import cuda
 
-        wall = cuda.run_chunks(state, method, net, loss_spec, X, Y, max_wall_time, stoppers, traces, cuda_layout)
+        wall = cuda.run_chunks(state, method, net, loss_spec, X, Y, max_wall, stoppers, traces, cuda_layout)
     else:
         compile_ahead(method)  # a first run compiles the method's step on a second core meanwhile
         functions = kernels.functions_for(method.stiff or method.second_order)  # else no Hessian code compiles
-        wall = run_chunks(state, method, functions, X, Y, widths, bias, work, max_wall_time, stoppers,
-                          traces)
+        wall = run_chunks(state, method, functions, X, Y, widths, bias, work, max_wall, stoppers, traces)
     sol = _solution(state, method, wall, stats=True)
     sol.resume_state = state.to_dict()
     sol._context = (net, X, Y)
+    return sol
+
+
+def _assess(sol, state, detector_instances, probe):
+    """Each member's findings (a detector that raises is named) and verdict, into ``sol``."""
     findings = []
-    for e in range(n_members):
+    for e in range(state.thetas.shape[0]):
         trace = sol.member_trace(e, theta0=state.theta0[e], probe=probe)
         member = []
         for name, detector in detector_instances:
-            finding = detector.assess(trace)
+            try:
+                finding = detector.assess(trace)
+            except Exception as exc:
+                raise SadbenchError(f"detector {name!r} raised {type(exc).__name__} on member {e} (status "
+                                    f"{trace.status}): {exc}") from exc
             if finding is not None:
                 member.append(finding)
         findings.append(member)
     verdicts = [combine(member, float(state.states[e, driver.T])) for e, member in enumerate(findings)]
     sol.findings = findings[0] if state.single else findings
     sol.verdict = verdicts[0] if state.single else verdicts
-    return sol
 
 
 def _solution(state, method, wall, stats):

@@ -85,7 +85,8 @@ class Solution:
     _context: tuple | None = field(default=None, repr=False, compare=False)
 
     def resume(self, t_end=None, **options):
-        """Continue this run to ``t_end`` from where it stopped (see :func:`sadbench.integrate.resume`)."""
+        """Continue this run to ``t_end`` from where it stopped, as one uninterrupted run would have; the
+        ``options`` are :func:`sadbench.integrate.resume`'s (budgets, new save times, detectors, backend)."""
         from sadbench.integrate import resume
 
         return resume(self, t_end, **options)

@@ -21,7 +21,7 @@ def case():
 @pytest.fixture(scope="module")
 def ref(case):
     net, X, Y, theta0 = case
-    return reference(net, theta0, X, Y, t_end=T_END, save_per_decade=4, cross_check="bdf")
+    return reference(net, theta0, X, Y, t_end=T_END, save=sadbench.Save(per_decade=4), cross_check="bdf")
 
 
 def test_reference_records_how_it_was_computed(ref, case):
@@ -46,8 +46,9 @@ def test_reference_agrees_with_scipy_radau(ref, case):
 
 def test_errors_of_a_run_shrink_with_its_tolerance(ref, case):
     net, X, Y, theta0 = case
-    runs = {rtol: sadbench.integrate(net, theta0, X, Y, integrator="bdf", t_end=T_END, save=ref.t, rtol=rtol,
-                                     atol=1e-3 * rtol, save_theta=True, detectors=None) for rtol in (1e-4, 1e-9)}
+    save = sadbench.Save(times=ref.t, theta=True)
+    runs = {rtol: sadbench.integrate(net, theta0, X, Y, integrator="bdf", t_end=T_END, rtol=rtol, atol=1e-3 * rtol,
+                                     save=save, detectors=None) for rtol in (1e-4, 1e-9)}
     loose, tight = errors(runs[1e-4], ref), errors(runs[1e-9], ref)
     for key in ("max_rel_err_loss", "max_rel_err_norm", "max_rel_err_theta"):
         assert 0 < tight[key] < loose[key], key

@@ -135,7 +135,7 @@ def test_status_codes_detectors_and_resume_match_cpu():
     CPU's own run, and the detectors' verdicts agree."""
     net = Network([1, 3, 1], "tanh")
     theta0 = net.init(seed=2, ensemble=2)
-    options = dict(integrator="bosh3", rtol=1e-6, atol=1e-6, t_end=3.0, save="linear", save_per_decade=3)
+    options = dict(integrator="bosh3", rtol=1e-6, atol=1e-6, t_end=3.0, save=sadbench.Save("linear", per_decade=3))
     cpu, gpu = _both(net, theta0, "thread", max_steps=5, detectors=None, **options)
     assert list(gpu.status) == ["max_steps", "max_steps"]
     _assert_same(cpu, gpu)
@@ -152,7 +152,7 @@ def test_status_codes_detectors_and_resume_match_cpu():
 def test_unsupported_requests_are_refused_by_name():
     net = Network([1, 2, 1], "tanh")
     theta0 = net.init(seed=0)
-    with pytest.raises(SadbenchError, match="backend must be 'cpu' or 'cuda', got 'tpu'"):
+    with pytest.raises(SadbenchError, match="backend must be one of 'cpu', 'cuda', got 'tpu'"):
         integrate(net, theta0, X, Y, backend="tpu", integrator="rk4", dt=0.1)
     stiff = next(name for name in net.registry.names("integrator") if not sc.supports(net.registry.get(
         "integrator", name)))

@@ -16,7 +16,8 @@ from sadbench.suites.store import CaseRecord, open_results
 from sadbench.suites.suite import load_suite
 
 TINY = Path(__file__).resolve().parent / "suites" / "tiny.yaml"
-_VOLATILE = ("wall_time", "worker", "finished_at")
+_VOLATILE = ("wall_time", "worker", "finished_at", "run_id", "wall_times", "wall_time_min", "wall_time_median",
+             "compile_time")
 
 
 def stored(path):

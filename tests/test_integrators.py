@@ -90,8 +90,8 @@ def test_fixed_step_matches_textbook_runge_kutta(name):
 def test_fixed_step_integrators_run_at_dt(name):
     """Registered fixed-step methods take dt itself: T/dt steps, each of ``stages`` gradients."""
     tab = REGISTRY.get("integrator", name).tableau
-    sol = sadbench.integrate(small_net(), THETA0, X3, Y3, integrator=name, dt=0.1, t_end=1.0, save="linear",
-                             save_per_decade=5, detectors=None)
+    sol = sadbench.integrate(small_net(), THETA0, X3, Y3, integrator=name, dt=0.1, t_end=1.0,
+                             save=sadbench.Save("linear", per_decade=5), detectors=None)
     assert sol.status == "success"
     assert sol.n_steps == 10
     assert sol.n_grad == 1 + (tab.stages - 1 if tab.fsal else tab.stages) * 10
@@ -118,7 +118,7 @@ def test_energy_identity_and_monotone_loss():
     net = small_net()
     t_end = 3.0
     sol = sadbench.integrate(net, THETA0, X3, Y3, integrator="dopri5", t_end=t_end, rtol=1e-11, atol=1e-13,
-                             save="linear", save_per_decade=3000, detectors=None)
+                             save=sadbench.Save("linear", per_decade=3000), detectors=None)
     assert sol.status == "success"
     assert sol.t[0] == 0.0 and sol.t[-1] == t_end and sol.t.size == 3001
     assert sol.loss[0] == net.loss_and_grad(THETA0, X3, Y3)[0]
@@ -189,8 +189,8 @@ def test_explicit_save_times_are_hit_exactly(name, dt):
 
 def test_generated_save_times_stay_on_the_fixed_step_grid():
     dt = 0.03
-    sol = sadbench.integrate(small_net(), THETA0, X3, Y3, integrator="rk4", dt=dt, t_end=3.0, save="log",
-                             t_first=0.01, detectors=None)
+    sol = sadbench.integrate(small_net(), THETA0, X3, Y3, integrator="rk4", dt=dt, t_end=3.0, 
+                             save=sadbench.Save(t_first=0.01), detectors=None)
     steps = sol.t / dt
     np.testing.assert_allclose(steps, np.round(steps), rtol=0, atol=1e-9)
     assert sol.t[-1] == 3.0 and np.all(np.diff(sol.t) > 0)
@@ -235,7 +235,7 @@ def loglog_slope(t, y, t_from, t_to):
 def check_sad_toy(t_end, window):
     net = toy_net()
     sol = sadbench.integrate(net, TOY_THETA0, TOY_X, TOY_X, integrator="dopri5", t_end=t_end, rtol=1e-8, atol=1e-10,
-                             save="log", t_first=1.0, save_per_decade=10, detectors=None, max_steps=10**9)
+                             save=sadbench.Save(t_first=1.0, per_decade=10), detectors=None, max_steps=10**9)
     assert sol.status == "success"
     t, L, norm = sol.t, sol.loss, sol.norm
     # the toy's loss is ½Σr²
@@ -279,7 +279,7 @@ def test_reachable_toy_converges_exponentially():
     Hessian eigenvalue at the minimum (computed from the oracle's gradient by central differences)."""
     Y = 2.0 * np.tanh(0.5 * TOY_X)
     sol = sadbench.integrate(toy_net(), TOY_THETA0, TOY_X, Y, integrator="dopri5", t_end=600.0, rtol=1e-10,
-                             atol=1e-12, save="linear", save_per_decade=120, detectors=None)
+                             atol=1e-12, save=sadbench.Save("linear", per_decade=120), detectors=None)
     assert sol.status == "success"
     target = np.array([0.5, 2.0])
     assert min(np.linalg.norm(sol.theta - target), np.linalg.norm(sol.theta + target)) < 1e-8
@@ -307,7 +307,8 @@ def test_ensemble_members_stop_on_their_own():
     one is non-finite from the start; each member equals its single run, NaN after its own stop included."""
     Y = 2.0 * np.tanh(0.5 * TOY_X)
     thetas = np.array([[0.5, 0.5], [1.0, 3.0], [0.0, 0.0], [np.nan, 1.0]])
-    kw = dict(integrator="dopri5", t_end=2000.0, rtol=1e-10, atol=1e-12, save="linear", save_per_decade=100)
+    kw = dict(integrator="dopri5", t_end=2000.0, rtol=1e-10, atol=1e-12,
+              save=sadbench.Save("linear", per_decade=100))
     ens = sadbench.integrate(toy_net(), thetas, TOY_X, Y, **kw)
     assert ens.status[3] == "nonfinite"
     labels = [v.label for v in ens.verdict]
@@ -328,7 +329,8 @@ def test_ensemble_members_stop_on_their_own():
 
 def test_step_size_collapse_fails():
     """An adaptive method whose step must fall below dt_min stops with "dt_min", judged a failure."""
-    sol = sadbench.integrate(small_net(), THETA0, X3, Y3, integrator="dopri5", t_end=1.0, dt=1.0, dt_min=0.1,
+    sol = sadbench.integrate(small_net(), THETA0, X3, Y3, integrator="dopri5", t_end=1.0, dt=1.0,
+                             step=sadbench.StepControl(dt_min=0.1),
                              rtol=1e-12, atol=1e-14)
     assert sol.status == "dt_min"
     assert sol.verdict.label == "failed"

@@ -56,7 +56,8 @@ def test_resumed_run_equals_one_uninterrupted_run(name, tanh_x2, tmp_path):
     later = TIMES[TIMES > 10.0]
     assert_same_run(first.resume(TIMES[-1], save=later, detectors=None), whole)
     # ... through integrate(), and from the state saved to disk and loaded in a "new process"
-    assert_same_run(sadbench.integrate(net, first, X, Y, t_end=TIMES[-1], save=later, detectors=None), whole)
+    assert_same_run(sadbench.integrate(net, None, X, Y, resume=first, t_end=TIMES[-1], save=later, detectors=None),
+                    whole)
     np.savez(tmp_path / "state.npz", **first.resume_state)
     with np.load(tmp_path / "state.npz") as stored:
         state = dict(stored)
@@ -78,9 +79,9 @@ def test_wall_time_budget_ends_with_a_resumable_status(name, tanh_x2):
     net, X, Y, _ = tanh_x2
     thetas = net.init(seed=1, ensemble=2)
     options = dict(integrator=name, rtol=1e-8, atol=1e-10, detectors=None)
-    stopped = sadbench.integrate(net, thetas, X, Y, t_end=1e4, max_wall_time=0.0, **options)
+    stopped = sadbench.integrate(net, thetas, X, Y, t_end=1e4, max_wall=0.0, **options)
     assert list(stopped.status) == ["wall_time", "wall_time"]
-    assert "max_wall_time" in stopped.message[0] and np.all(stopped.t_final == 0.0)
+    assert "max_wall" in stopped.message[0] and np.all(stopped.t_final == 0.0)
     assert_same_run(stopped.resume(detectors=None), sadbench.integrate(net, thetas, X, Y, t_end=1e4, **options))
 
 
@@ -88,10 +89,10 @@ def test_a_wall_time_stop_anywhere_resumes_exactly(tanh_x2):
     """Wherever the clock stops a run (it depends on the machine), continuing it gives the same numbers."""
     net, X, Y, theta0 = tanh_x2
     options = dict(integrator="rkc", t_end=1e4, rtol=1e-8, atol=1e-10, detectors=None)
-    run = sadbench.integrate(net, theta0, X, Y, max_wall_time=0.05, **options)
+    run = sadbench.integrate(net, theta0, X, Y, max_wall=0.05, **options)
     assert run.status in ("wall_time", "success")
     while run.status == "wall_time":
-        run = run.resume(max_wall_time=0.05, detectors=None)
+        run = run.resume(max_wall=0.05, detectors=None)
     assert_same_run(run, sadbench.integrate(net, theta0, X, Y, **options))
 
 
@@ -175,7 +176,7 @@ def test_resume_checks_what_it_continues(tanh_x2):
     sol = sadbench.integrate(net, theta0, X, Y, integrator="bdf", t_end=1.0, rtol=1e-8, detectors=None)
     assert all(isinstance(value, np.ndarray) for value in sol.resume_state.values())
     with pytest.raises(sadbench.SadbenchError, match="keeps its stored rtol"):
-        sadbench.integrate(net, sol, X, Y, t_end=10.0, rtol=1e-3)
+        sadbench.integrate(net, None, X, Y, resume=sol, t_end=10.0, rtol=1e-3)
     with pytest.raises(sadbench.SadbenchError, match="differ from the data"):
         resume(sol.resume_state, 10.0, net=net, X=X, Y=Y + 1.0)
     with pytest.raises(sadbench.SadbenchError, match="needs net, X and Y"):

@@ -125,8 +125,8 @@ def test_resume_keeps_the_stored_precision(tmp_path):
         assert np.array_equal(resumed.theta, whole.theta) and np.array_equal(resumed.loss, whole.loss)
         assert str(resumed.resume_state["precision"]) == precision
     with pytest.raises(sadbench.SadbenchError) as info:
-        sadbench.integrate(net, half, X, Y, t_end=10.0, save=times[3:], precision="float32", **options)
-    assert str(info.value) == "a resumed run keeps its stored precision = 'float64'; got 'float32'"
+        sadbench.integrate(net, None, X, Y, resume=half, t_end=10.0, save=times[3:], precision="float32", **options)
+    assert str(info.value) == "precision must stay 'float64': a resumed run keeps its stored precision; got 'float32'"
 
 
 @pytest.mark.parametrize("name", ["bdf", "ros34pw2", "rkc", "auto"])

@@ -157,8 +157,9 @@ def test_stiff_linear_flow_matches_the_matrix_exponential(name, plugin_registry)
     net = sadbench.Network([1, 1], activation="identity", registry=plugin_registry)
     adaptive = plugin_registry.get("integrator", name).adaptive
     t_end = 100.0
-    sol = sadbench.integrate(net, theta0, X, Y, integrator=name, t_end=t_end, rtol=1e-8, atol=1e-10, save="log",
-                             save_per_decade=4, save_theta=True, detectors=None, dt=None if adaptive else 0.05)
+    sol = sadbench.integrate(net, theta0, X, Y, integrator=name, t_end=t_end, rtol=1e-8, atol=1e-10,
+                             save=sadbench.Save(per_decade=4, theta=True), detectors=None,
+                             dt=None if adaptive else 0.05)
     assert sol.status == "success"
     exact = np.array([star + expm(-A * t) @ (theta0 - star) for t in sol.t])
     tolerance = 1e-6 if adaptive else 0.05  # linearly implicit Euler: order 1 at dt = 0.05
@@ -203,8 +204,8 @@ def tanh_x2_radau():
 @pytest.mark.parametrize("name", ["bdf", "ros34pw2", "rkc", "auto"])
 def test_nonlinear_flow_agrees_with_scipy_radau(name, tanh_x2_radau):
     net, X, Y, theta0, t, ref = tanh_x2_radau
-    sol = sadbench.integrate(net, theta0, X, Y, integrator=name, t_end=t[-1], save=t, rtol=1e-10, atol=1e-12,
-                             save_theta=True, detectors=None)
+    sol = sadbench.integrate(net, theta0, X, Y, integrator=name, t_end=t[-1],
+                             save=sadbench.Save(times=t, theta=True), rtol=1e-10, atol=1e-12, detectors=None)
     assert sol.status == "success"
     error = np.linalg.norm(sol.theta_saved[1:] - ref, axis=1) / np.linalg.norm(ref, axis=1)
     assert error.max() <= 1e-6, error
@@ -218,8 +219,8 @@ def test_float32_eigenvectors_cost_bdf_no_accuracy(tanh_x2_radau):
         errors = {}
         for precision in ("float32", "float64"):
             sol = sadbench.integrate(net, theta0, X, Y, integrator=BDF(f"bdf_{precision}", eigenvectors=precision),
-                                     t_end=t[-1], save=t, rtol=rtol, atol=1e-2 * rtol, save_theta=True,
-                                     detectors=None)
+                                     t_end=t[-1], save=sadbench.Save(times=t, theta=True), rtol=rtol,
+                                     atol=1e-2 * rtol, detectors=None)
             errors[precision] = np.max(np.linalg.norm(sol.theta_saved[1:] - ref, axis=1)
                                        / np.linalg.norm(ref, axis=1))
         assert errors["float32"] <= max(2 * errors["float64"], 10 * rtol), (rtol, errors)

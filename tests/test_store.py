@@ -26,7 +26,7 @@ def test_round_trip_of_cases_members_and_series(tmp_path):
     assert report.case_ids == [task.case_id for task in plan(suite)]
     with open_results(report.path) as store:
         assert store.meta()["sadbench_version"] == sadbench.__version__
-        assert store.meta()["schema"] == "3" and "created_at" in store.meta()
+        assert store.meta()["schema"] == "4" and "created_at" in store.meta()
         rows = store.cases(report.case_ids)
         for row, case, record in zip(rows, suite.cases, report.results):
             assert row["params"] == case.params and row["label"] == case.label
@@ -151,17 +151,52 @@ def test_a_file_that_is_not_a_results_file_is_refused(tmp_path):
     sqlite3.connect(other).execute("CREATE TABLE t (x)")
     with pytest.raises(SadbenchError) as info:
         Store(other)
-    assert str(info.value) == f"{other}: an SQLite file, but not a sadbench results file"
+    assert str(info.value) == f"{other}: an SQLite file, but not a sadbench results file; left as it is"
+
+
+_FORMAT_4_CASE_COLUMNS = ("run_id", "wall_times", "wall_time_min", "wall_time_median", "compile_time", "repeat")
+
+
+def _downgrade_to_format_3(connection):
+    """What a format-3 file looked like: no runs table, no run or timing columns in cases."""
+    connection.executescript("DROP TABLE runs; " + "".join(f"ALTER TABLE cases DROP COLUMN {c}; "
+                                                           for c in _FORMAT_4_CASE_COLUMNS) +
+                             "UPDATE meta SET value = '3' WHERE key = 'schema';")
 
 
 def test_a_format_2_file_is_migrated_and_keeps_its_results(tmp_path):
     """Format 3 adds members.integrator_stats and the states table; a format-2 file gains them on opening."""
     report = run_suite(load_suite(SUITES / "tiny.yaml"), tmp_path)
     connection = sqlite3.connect(report.path)
+    _downgrade_to_format_3(connection)
     connection.executescript("DROP TABLE states; ALTER TABLE members DROP COLUMN integrator_stats; "
                              "UPDATE meta SET value = '2' WHERE key = 'schema';")
     connection.close()
     with open_results(report.path) as store:
-        assert store.meta()["schema"] == "3"
+        assert store.meta()["schema"] == "4"
         assert len(store.members()) == 4 and all(m["integrator_stats"] is None for m in store.members())
         assert store.latest_state("any lineage", 1e9) is None
+        assert store.runs() == [] and all(case["run_id"] is None for case in store.cases())
+
+
+def test_a_format_3_file_is_migrated_keeps_its_results_and_takes_new_runs(tmp_path):
+    """Format 4 adds the runs table and the cases' run id and timing columns; old cases keep their values
+    (NULL in the new columns), and a new run writes into the migrated file."""
+    suite = load_suite(SUITES / "tiny.yaml")
+    report = run_suite(suite, tmp_path)
+    with open_results(report.path) as store:
+        before = store.cases()
+    connection = sqlite3.connect(report.path)
+    _downgrade_to_format_3(connection)
+    connection.close()
+    with open_results(report.path) as store:
+        assert store.meta()["schema"] == "4" and store.runs() == []
+        migrated = store.cases()
+    for old, new in zip(before, migrated):
+        assert {k: new[k] for k in old if k not in _FORMAT_4_CASE_COLUMNS + ("finished_at",)} == \
+            {k: old[k] for k in old if k not in _FORMAT_4_CASE_COLUMNS + ("finished_at",)}
+        assert all(new[c] is None for c in _FORMAT_4_CASE_COLUMNS)
+    again = run_suite(suite, tmp_path, rerun=True)
+    with open_results(again.path) as store:
+        (run,) = store.runs()
+        assert [case["run_id"] for case in store.cases()] == [run["run_id"]] * 2

@@ -6,9 +6,11 @@ import numpy as np
 
 from sadbench.errors import SadbenchError
 from sadbench.jit import over_threads
+from sadbench.model import data
 from sadbench.model.kernels import gradient_kernels, loss_grad_members
 from sadbench.model.layout import work_size
 from sadbench.model.precision import PRECISIONS
+from sadbench.options import OptionError, integer
 from sadbench.plugins import get_registry
 
 
@@ -28,12 +30,18 @@ class Layer:
 
 class Network:
     """A fully connected network ``widths = [d, h1, ..., k]`` with ``activation`` after every hidden layer
-    and a linear output layer (SCIENCE.md §1)."""
+    and a linear output layer (docs/science.md §1)."""
 
     def __init__(self, widths, activation="tanh", bias=True, registry=None):
+        if not isinstance(widths, (list, tuple, np.ndarray)) or len(widths) < 2 or not all(
+                _is_size(w) for w in widths):
+            raise OptionError("widths", f"must list at least two positive sizes, got {widths!r}")
+        if not isinstance(bias, (bool, np.bool_)):
+            raise OptionError("bias", f"must be True or False, got {bias!r}")
         widths = [int(w) for w in widths]
-        if len(widths) < 2 or min(widths) < 1:
-            raise SadbenchError(f"widths must list at least two positive sizes, got {widths}")
+        count = parameter_count(widths, bias)
+        if count > MAX_PARAMETERS:
+            raise OptionError("widths", f"{widths} give {count} parameters; at most {MAX_PARAMETERS}")
         self.registry = registry or get_registry()
         self.widths = tuple(widths)
         self.activation = self.registry.get("activation", activation)
@@ -71,9 +79,14 @@ class Network:
                 )
             return theta
 
+        seed = integer("seed", seed, low=0)
         if ensemble is None:
             return one(seed)
-        return np.stack([one(seed + e) for e in range(int(ensemble))])
+        ensemble = integer("ensemble", ensemble)
+        if ensemble * self.num_params > MAX_PARAMETERS:
+            raise OptionError("ensemble", f"of {ensemble} members of {self.num_params} parameters is more than "
+                                          f"{MAX_PARAMETERS} numbers")
+        return np.stack([one(seed + e) for e in range(ensemble)])
 
     def unflatten(self, theta):
         """The list of ``(W, b)`` views of one parameter vector (``b`` is None without biases)."""
@@ -92,25 +105,20 @@ class Network:
         return gradient_kernels(self.activation, self.registry.get("loss", loss), check_precision(precision))
 
     def check_data(self, X, Y):
-        """Contiguous, writeable float64 (n, d) and (n, k) arrays matching the architecture (the kernels'
-        signatures take writeable arrays)."""
-        X = np.require(X, np.float64, ["C", "W"])
-        Y = np.require(Y, np.float64, ["C", "W"])
-        if Y.ndim == 1:
-            Y = Y[:, None]
-        if X.ndim != 2 or X.shape[1] != self.input_dim:
-            raise SadbenchError(f"X must have shape (n, {self.input_dim}), got {X.shape}")
-        if Y.shape != (X.shape[0], self.output_dim):
-            raise SadbenchError(f"Y must have shape ({X.shape[0]}, {self.output_dim}), got {Y.shape}")
-        return X, Y
+        """Contiguous, writeable float64 (n, d) and (n, k) arrays matching the architecture, with n ≥ 1 and
+        finite values (:func:`sadbench.model.data.check_data`)."""
+        return data.check_data(X, Y, self.input_dim, self.output_dim)
 
-    def check_theta(self, theta):
-        """Contiguous float64 (E, P) parameters, and whether the caller passed a single vector."""
-        theta = np.asarray(theta, dtype=np.float64)
+    def check_theta(self, theta, name="theta"):
+        """Contiguous float64 (E, P) parameters with E ≥ 1, and whether the caller passed a single vector (a
+        member with a non-finite value is not refused: it ends with status "nonfinite", the others run on)."""
+        theta = data.real_array(name, theta)
         if theta.ndim not in (1, 2) or theta.shape[-1] != self.num_params:
             raise SadbenchError(
-                f"theta must have shape ({self.num_params},) or (E, {self.num_params}), got {theta.shape}"
+                f"{name} must have shape ({self.num_params},) or (E, {self.num_params}), got {theta.shape}"
             )
+        if theta.shape[0] == 0:
+            raise SadbenchError(f"{name} has shape {theta.shape}: an ensemble needs at least one member")
         return np.require(np.atleast_2d(theta), np.float64, ["C", "W"]), theta.ndim == 1
 
     def problem_arrays(self, X, n_members):
@@ -163,8 +171,25 @@ class Network:
         return self.kernels().forward(thetas[0], X, widths, bias, work[0]).copy()
 
 
+#: Most parameters a network, or an ensemble of its parameter vectors, may have (800 MB of float64).
+MAX_PARAMETERS = 100_000_000
+
+
+def parameter_count(widths, bias):
+    """P, the length of the flat parameter vector of ``widths`` (the layout of docs/science.md §1)."""
+    return sum(fan_out * (fan_in + int(bias)) for fan_in, fan_out in zip(widths[:-1], widths[1:]))
+
+
+def _is_size(width):
+    try:
+        integer("width", width)
+    except OptionError:
+        return False
+    return True
+
+
 def check_precision(precision):
     """``precision`` if it is one the gradient passes are compiled for (float64, float32), else a clear error."""
-    if precision not in PRECISIONS:
+    if not isinstance(precision, str) or precision not in PRECISIONS:
         raise SadbenchError(f"precision must be one of {', '.join(map(repr, PRECISIONS))}, got {precision!r}")
     return precision

@@ -18,6 +18,10 @@ from sadbench.verdicts.verdict import LABELS
 #: Statuses of a member that ran to its horizon or was ended by an event or a detector that had decided.
 COMPLETED = ("success", "stop_norm", "stop_grad", "detector")
 DECIDED = ("converged", "diverging", "directional")
+#: The value of a key that a case does not have.
+MISSING = "—"
+#: Verdicts of a flow whose ||θ|| → ∞ ("directional" refines "diverging").
+DIVERGENT = ("diverging", "directional")
 _NOT_AXES = ("label", "seeds", "expect")
 _DEFAULT_TOLERANCES = {name: inspect.signature(integrate).parameters[name].default for name in ("rtol", "atol")}
 
@@ -77,7 +81,7 @@ class Results:
 
     def value(self, case, key):
         """A case's value for a dotted params key or a cases column (suite, label, ...), as a string."""
-        value = self.flat[case["case_id"]].get(key, case.get(key, "—"))
+        value = self.flat[case["case_id"]].get(key, case.get(key, MISSING))
         return value if isinstance(value, str) else json.dumps(value)
 
     def verdicts(self, case):

@@ -7,13 +7,21 @@ import numpy as np
 from matplotlib.colors import to_rgb
 from matplotlib.figure import Figure
 from matplotlib.patches import Patch
-from matplotlib.ticker import NullFormatter
+from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
 from sadbench.verdicts.observables import r_product
 from sadbench.verdicts.verdict import LABELS
 
+#: One colour per verdict, the same in every figure and in the interactive view.
 VERDICT_COLOURS = {"converged": "#2ca02c", "diverging": "#d62728", "directional": "#9467bd",
                    "undecided": "#b0b0b0", "failed": "#222222"}
+#: Colours of groups, cases and integrators: tab10 without the verdict colours' green, red, purple and grey,
+#: so that a line's colour never looks like a verdict.
+GROUP_COLOURS = ("#1f77b4", "#ff7f0e", "#8c564b", "#e377c2", "#bcbd22", "#17becf", "#393b79", "#637939")
+
+
+def group_colour(k):
+    return GROUP_COLOURS[k % len(GROUP_COLOURS)]
 _SHORT = {"converged": "conv", "diverging": "div", "directional": "dir", "undecided": "und", "failed": "fail"}
 
 
@@ -21,9 +29,9 @@ def _short(text, width=28):
     return text if len(text) <= width else text[: width - 1] + "…"
 
 
-def phase_diagram(diagram):
+def phase_diagram(diagram, label=lambda key, value: value):
     """One cell per pair of axis values, coloured by the verdict mix (a weighted blend of the verdict colours)
-    and labelled with the counts."""
+    and labelled with the counts; ``label(key, value)`` writes an axis value for a reader."""
     nx, ny = len(diagram.xs), len(diagram.ys)
     fig = Figure(figsize=(1.2 + 1.5 * nx, 0.9 + 0.9 * ny), layout="constrained")
     ax = fig.subplots()
@@ -36,8 +44,10 @@ def phase_diagram(diagram):
         ax.text(j, i, text, ha="center", va="center", fontsize=7, color="white" if image[i, j].mean() < 0.55
                 else "black")
     ax.imshow(image, aspect="auto", origin="lower")
-    ax.set_xticks(range(nx), [_short(x, 14) for x in diagram.xs], fontsize=8, rotation=30 if nx > 4 else 0)
-    ax.set_yticks(range(ny), [_short(y, 18) for y in diagram.ys], fontsize=8)
+    xs = [_short(label(diagram.x_key, x), 18) for x in diagram.xs]
+    ys = [_short(label(diagram.y_key, y), 22) if diagram.y_key else "" for y in diagram.ys]
+    ax.set_xticks(range(nx), xs, fontsize=8, rotation=30 if nx > 4 else 0)
+    ax.set_yticks(range(ny), ys, fontsize=8)
     ax.set_xlabel(diagram.x_key)
     ax.set_ylabel(diagram.y_key or "")
     fig.legend(handles=[Patch(color=VERDICT_COLOURS[v], label=v) for v in LABELS], loc="outside right upper",
@@ -63,8 +73,8 @@ def median_curves(groups):
             if not np.isfinite(stack).any(axis=0).any():
                 continue
             lo, mid, hi = np.nanpercentile(stack, [10, 50, 90], axis=0)
-            ax.plot(t[keep], mid, color=f"C{k % 10}", lw=1.2, label=_short(label, 40) if ax is axes[0] else None)
-            ax.fill_between(t[keep], lo, hi, color=f"C{k % 10}", alpha=0.15, lw=0)
+            ax.plot(t[keep], mid, color=group_colour(k), lw=1.2, label=_short(label, 48) if ax is axes[0] else None)
+            ax.fill_between(t[keep], lo, hi, color=group_colour(k), alpha=0.15, lw=0)
     for ax, (_, title, yscale) in zip(axes, _CURVES):
         ax.set(xscale="log", yscale=yscale, xlabel="t", title=title)
         ax.grid(True, alpha=0.3)
@@ -80,7 +90,8 @@ def _on_times(series, name, t):
 
 
 def divergence(times, horizon, factor):
-    """Empirical fraction of members whose ||θ|| has passed ``factor``·||θ(0)|| by time t, per group."""
+    """Empirical fraction of the members in ``times`` (those with a divergent verdict) whose ||θ|| has passed
+    ``factor``·||θ(0)|| by time t, per group."""
     fig = Figure(figsize=(6.5, 3.8), layout="constrained")
     ax = fig.subplots()
     for k, (label, values) in enumerate(times.items()):
@@ -88,9 +99,9 @@ def divergence(times, horizon, factor):
         finite = values[np.isfinite(values)]
         steps_t = np.concatenate([finite, [horizon]]) if finite.size else np.array([horizon])
         fraction = np.concatenate([np.arange(1, finite.size + 1), [finite.size]]) / max(values.size, 1)
-        ax.step(steps_t, fraction, where="post", color=f"C{k % 10}", label=f"{_short(label, 40)} ({finite.size}/"
+        ax.step(steps_t, fraction, where="post", color=group_colour(k), label=f"{_short(label, 40)} ({finite.size}/"
                 f"{values.size})")
-    ax.set(xscale="log", ylim=(-0.02, 1.02), xlabel="t", ylabel="fraction diverged",
+    ax.set(xscale="log", ylim=(-0.02, 1.02), xlabel="t", ylabel="fraction of divergent members",
            title=f"time to divergence: first t with ||θ|| > {factor:g}·||θ(0)||")
     ax.grid(True, alpha=0.3)
     ax.legend(fontsize=6, loc="upper left")
@@ -110,12 +121,14 @@ def work_precision(points):
                            and not p.is_reference and np.isfinite(p.error) and p.error > 0),
                           key=lambda p: p.tightness)
             if mine:
-                ax.plot([p.error for p in mine], [p.n_grad for p in mine], "o-", color=f"C{k % 10}", ms=4,
+                ax.plot([p.error for p in mine], [p.n_grad for p in mine], "o-", color=group_colour(k), ms=4,
                         label=integrator)
         ax.set(xscale="log", yscale="log", xlabel="error vs tightest run", ylabel="gradient evaluations",
                title=_short(name, 48))
-        ax.xaxis.set_minor_formatter(NullFormatter())
-        ax.yaxis.set_minor_formatter(NullFormatter())
+        for axis in (ax.xaxis, ax.yaxis):  # 1, 2, 5 per decade, written plainly: readable over any range
+            axis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))
+            axis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:.2g}"))
+            axis.set_minor_formatter(NullFormatter())
         ax.grid(True, alpha=0.3)
         ax.legend(fontsize=7)
     return fig
@@ -134,7 +147,7 @@ def performance_profiles(profiles):
             taus = np.concatenate([[1.0], r, [tau_max]])
             rho = np.concatenate([[np.mean(profile.ratios[solver] <= 1.0)], np.arange(1, r.size + 1), [r.size]])
             rho[1:] /= max(profile.n_problems, 1)
-            ax.step(np.log2(taus), rho, where="post", color=f"C{k % 10}", label=solver)
+            ax.step(np.log2(taus), rho, where="post", color=group_colour(k), label=solver)
         ax.set(xlabel="log2 τ", ylabel="ρ(τ)", ylim=(-0.02, 1.02),
                title=f"{measure}, {profile.n_problems} problems")
         ax.grid(True, alpha=0.3)

@@ -9,18 +9,20 @@ import base64
 import html
 import io
 import re
-import tempfile
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from sadbench import __version__
 from sadbench.report import figures
-from sadbench.report.analysis import (Results, performance_profile, phase_diagram, profile_costs, setting,
-                               time_to_divergence, verdict_counts, work_precision)
+from sadbench.report.analysis import (DIVERGENT, MISSING, Results, performance_profile, phase_diagram, profile_costs,
+                                      setting, time_to_divergence, verdict_counts, work_precision)
 from sadbench.errors import SadbenchError
-from sadbench.report.plots import plot_results
+from sadbench.report.grounds import grounds_section
+from sadbench.report.interactive import interactive_section
+from sadbench.report.labels import case_text, describe, pair_text, value_text
+from sadbench.report import plots
+from sadbench.report.sections import Plot, Raw, Section, Table, number
 from sadbench.suites.store import open_results
 from sadbench.verdicts.verdict import LABELS
 
@@ -31,33 +33,6 @@ _STYLE = ("body{font-family:sans-serif;max-width:1400px;margin:2em auto;padding:
           "table{border-collapse:collapse;font-size:12px;margin:0.5em 0}td,th{border:1px solid #ccc;"
           "padding:2px 6px;text-align:left}th{background:#f0f0f0}img{max-width:100%}figcaption{font-size:12px;"
           "color:#555}pre{font-size:11px;background:#f7f7f7;padding:0.5em;overflow-x:auto}")
-
-
-@dataclass
-class Table:
-    id: str
-    caption: str
-    headers: list
-    rows: list
-
-
-@dataclass
-class Plot:
-    id: str
-    caption: str
-    png: bytes
-
-
-@dataclass
-class Section:
-    title: str
-    text: str = ""
-    items: list = field(default_factory=list)
-
-
-def number(value, spec=".6g"):
-    """A table cell: '' for a missing value, else ``format(value, spec)``."""
-    return "" if value is None or (isinstance(value, float) and np.isnan(value)) else format(value, spec)
 
 
 def _median(values):
@@ -76,7 +51,7 @@ def _summary(results):
     for case in results.cases:
         members = results.members[case["case_id"]]
         med = lambda key: number(_median([m[key] for m in members]))
-        rows.append([case["case_id"], case["label"], setting(case["params"])[0], case["n_seeds"],
+        rows.append([case["case_id"], case_text(case["label"]), setting(case["params"])[0], case["n_seeds"],
                      verdict_counts(results.verdicts(case)), med("t_final"), med("loss_final"), med("norm_final"),
                      med("grad_norm_final"), med("n_grad"), number(case["wall_time"], ".4g"), case["error"] or ""])
     headers = ["case_id", "label", "integrator", "seeds", "verdicts", "median t_final", "median L", "median ||θ||",
@@ -100,11 +75,11 @@ def _phase(results, axes):
     if not axes:
         return Section("Verdict phase diagram", "Every case has the same settings: no axis to draw over.")
     diagram = phase_diagram(results, axes[0], axes[1] if len(axes) > 1 else None)
-    rows = [[x, y, *(counts[v] for v in LABELS), sum(counts.values())]
-            for (x, y), counts in diagram.counts.items()]
+    rows = [[value_text(axes[0], x), value_text(axes[1], y) if len(axes) > 1 else "",
+             *(counts[v] for v in LABELS), sum(counts.values())] for (x, y), counts in diagram.counts.items()]
     axes_text = " × ".join(axes)
     return Section("Verdict phase diagram", f"Verdicts of every seed over {axes_text}, summed over the other axes.",
-                   [Plot("phase", f"verdicts over {axes_text}", _png(figures.phase_diagram(diagram))),
+                   [Plot("phase", f"verdicts over {axes_text}", _png(figures.phase_diagram(diagram, value_text))),
                     Table("phase-counts", "verdict counts per cell", [axes[0], axes[1] if len(axes) > 1 else "",
                                                                       *LABELS, "members"], rows)])
 
@@ -119,47 +94,53 @@ def _group_key(results, fewest):
 
 
 def _describe(results, case, keys):
-    """A case by its values on ``keys`` (``k=v k=v``), or by its label when there are none."""
-    return " ".join(f"{k}={results.value(case, k)}" for k in keys) or case["label"]
+    """A case by its values on ``keys`` in words (``gelu 1-10-20-10-1 rtol=1e-10``), or by its label when
+    there are none."""
+    pairs = [(k, results.value(case, k)) for k in keys]
+    return describe([(k, v) for k, v in pairs if v != MISSING]) or case_text(case["label"])
 
 
-def _curves(results, path, seed_figures):
+def _curves(results, path, with_seeds):
     key = _group_key(results, fewest=True)
     groups = {}
     for case in results.cases:
         series = [results.series(case["case_id"], m["seed"]) for m in results.members[case["case_id"]]]
         if series:
-            others = [k for k in results.axes if k != key]
-            groups.setdefault(results.value(case, key), {})[_describe(results, case, others)] = series
-    items = [Plot(f"curves-{i}", f"{key} = {value}: median over seeds, 10–90 % band",
+            groups.setdefault(results.value(case, key), {})[case_text(case["label"])] = series
+    items = [Plot(f"curves-{i}", f"{pair_text(key, value)}: median over seeds, 10–90 % band",
                   _png(figures.median_curves(cases))) for i, (value, cases) in enumerate(groups.items())]
-    if seed_figures:
-        with tempfile.TemporaryDirectory() as tmp:
-            written = [p for p in plot_results(path, tmp, group_by=key) if p.suffix == ".png"]
-            items += [Plot(f"seeds-{i}", f"every seed, {p.stem}", p.read_bytes()) for i, p in enumerate(written)]
+    if with_seeds:
+        items += [Plot(f"seeds-{i}", f"every seed, {pair_text(key, value)}", _png(fig))
+                  for i, (value, fig) in enumerate(plots.seed_figures(path, group_by=key).items())]
     return Section("L, ||θ|| and R(t)", f"Grouped by {key}. R = ||θ||·||∇L|| → 0 on the divergent branch "
-                   "(SCIENCE.md §2).", items)
+                   "(docs/science.md §2).", items)
 
 
 def _divergence(results, factor):
+    """Times to divergence over the members whose verdict is divergent (diverging or directional) only: a
+    converged flow whose ||θ|| doubles on its way to its limit has not diverged."""
     key = _group_key(results, fewest=False)
-    times, horizon = {}, 0.0
+    times, counts, horizon = {}, {}, 0.0
     for case in results.cases:
         horizon = max(horizon, case["params"]["horizon"])
-        for m in results.members[case["case_id"]]:
-            times.setdefault(results.value(case, key), []).append(
-                time_to_divergence(results.series(case["case_id"], m["seed"]), factor))
+        group = value_text(key, results.value(case, key))
+        members = results.members[case["case_id"]]
+        counts[group] = counts.get(group, 0) + len(members)
+        for m in members:
+            if m["verdict"] in DIVERGENT:
+                times.setdefault(group, []).append(
+                    time_to_divergence(results.series(case["case_id"], m["seed"]), factor))
+    text = (f"Over the members with a divergent verdict ({' or '.join(DIVERGENT)}) only, by {key}: the first "
+            f"saved time at which ||θ|| > {factor:g}·||θ(0)||.")
+    rows = [[group, n, len(times.get(group, [])), sum(np.isfinite(times.get(group, []))),
+             number(_median([t for t in times.get(group, []) if np.isfinite(t)]))] for group, n in counts.items()]
+    table = Table("divergence-times", "time to divergence", [key, "members", "divergent verdict",
+                                                             f"||θ|| > {factor:g}·||θ(0)||", "median time"], rows)
     if not times:
-        return Section("Time to divergence", "No stored trajectories.")
-    rows = []
-    for value, values in times.items():
-        finite = [t for t in values if np.isfinite(t)]
-        rows.append([value, len(values), len(finite), number(_median(finite))])
-    return Section("Time to divergence", f"The first saved time at which ||θ|| > {factor:g}·||θ(0)||, by {key}.",
-                   [Plot("divergence", "fraction of members diverged by time t",
-                         _png(figures.divergence(times, horizon, factor))),
-                    Table("divergence-times", "time to divergence", [key, "members", "diverged",
-                                                                     "median time (diverged)"], rows)])
+        return Section("Time to divergence", text + " No member has a divergent verdict.", [table])
+    return Section("Time to divergence", text,
+                   [Plot("divergence", "fraction of the divergent members whose ||θ|| has grown by the factor, by "
+                                       "time t", _png(figures.divergence(times, horizon, factor))), table])
 
 
 def _solvers(results):
@@ -190,7 +171,7 @@ def _solvers(results):
 
 def _failures(results):
     failed = [case for case in results.cases if case["error"] is not None]
-    rows = [[case["case_id"], case["label"], case["error"]] for case in failed]
+    rows = [[case["case_id"], case_text(case["label"]), case["error"]] for case in failed]
     text = "None." if not failed else "`sadbench run --retry-failed` runs them again."
     return Section("Failed cases", text, [Table("failed", "failed cases", ["case_id", "label", "error"], rows)]
                    if failed else [])
@@ -210,15 +191,19 @@ def build(path, axes=(), factor=2.0, seed_figures=True):
         head = [f"results: {path}", f"suite: {', '.join(suites)}",
                 f"{len(results.cases)} cases, {n_members} members; written by sadbench {meta['sadbench_version']}, "
                 f"reported by sadbench {__version__}"]
-        sections = [_summary(results), _phase(results, axes), _curves(results, path, seed_figures),
-                    _divergence(results, factor), *_solvers(results), _failures(results)]
+        sections = [_summary(results), _phase(results, axes), interactive_section(results),
+                    _curves(results, path, seed_figures), grounds_section(results), _divergence(results, factor),
+                    *_solvers(results), _failures(results)]
     return f"sadbench report: {', '.join(suites)}", head, sections
 
 
 def _html_table(table):
     head = "".join(f"<th>{html.escape(str(h))}</th>" for h in table.headers)
     body = "".join("<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in row) + "</tr>" for row in table.rows)
-    return f'<table id="{table.id}"><caption>{html.escape(table.caption)}</caption><tr>{head}</tr>{body}</table>'
+    text = f'<table id="{table.id}"><caption>{html.escape(table.caption)}</caption><tr>{head}</tr>{body}</table>'
+    if table.collapsed:
+        return f"<details><summary>{html.escape(table.caption)} ({len(table.rows)} rows)</summary>{text}</details>"
+    return text
 
 
 def render_html(title, head, sections):
@@ -230,6 +215,8 @@ def render_html(title, head, sections):
         for item in section.items:
             if isinstance(item, Table):
                 parts.append(_html_table(item))
+            elif isinstance(item, Raw):
+                parts.append(item.html)
             else:
                 data = base64.b64encode(item.png).decode()
                 parts.append(f'<figure id="{item.id}"><img src="data:image/png;base64,{data}" '
@@ -251,6 +238,8 @@ def render_markdown(title, head, sections, figure_dir="figures"):
                 lines += ["| " + " | ".join(map(_md_cell, item.headers)) + " |",
                           "|" + "---|" * len(item.headers)]
                 lines += ["| " + " | ".join(map(_md_cell, row)) + " |" for row in item.rows]
+            elif isinstance(item, Raw):
+                lines.append(item.markdown)
             else:
                 alt = item.caption.replace("[", "\\[").replace("]", "\\]")
                 lines.append(f"![{alt}]({figure_dir}/{item.id}.png)")

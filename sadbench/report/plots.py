@@ -1,7 +1,9 @@
 """Figures of trajectories: L, ||θ||, ||∇L||, R(t) = ||θ||·||∇L|| and 1 − cos(θ, −∇L) against t, log axes.
 
-Every quantity the theory speaks about is a power or a logarithm of t (SCIENCE.md §2, §4), so every panel
-is log-log (||θ|| on a log x-axis only: its growth is slow). Figures are built on matplotlib's
+Every quantity the theory speaks about is a power or a logarithm of t (docs/science.md §2, §4), so every panel
+is log-log (||θ|| on a log x-axis only: its growth is slow). A line's colour is its verdict (the report's
+colours, :data:`~sadbench.report.figures.VERDICT_COLOURS`); its dash pattern tells the cases of a figure apart.
+Figures are built on matplotlib's
 object-oriented API, without pyplot, so no global backend is touched; each is written as PNG and SVG.
 """
 
@@ -9,9 +11,11 @@ import re
 from pathlib import Path
 
 import numpy as np
-from matplotlib import colormaps
 from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
 
+from sadbench.report.figures import VERDICT_COLOURS
+from sadbench.report.labels import case_text, pair_text
 from sadbench.suites.store import open_results
 from sadbench.verdicts.observables import r_product
 
@@ -22,7 +26,8 @@ PANELS = (
     ("R", "R = ||θ||·||∇L||", "log"),
     ("misalignment", "1 − cos(θ, −∇L)", "log"),
 )
-_MARKERS = {"converged": "o", "diverging": "^", "directional": "D", "undecided": "x", "failed": "s"}
+_MARKERS = {"converged": "o", "diverging": "^", "directional": "D", "undecided": "X", "failed": "s"}
+_DASHES = ("-", "--", ":", "-.")
 
 
 def _columns(series):
@@ -37,30 +42,34 @@ def _columns(series):
 
 
 def _figure(lines, title):
-    """Five panels and a legend; ``lines`` are (legend label, colour index, columns, verdict, verdict time)."""
+    """Five panels and a legend; ``lines`` are (legend label, case index, columns, verdict, verdict time): the
+    colour is the verdict's, the dash pattern the case's."""
     fig = Figure(figsize=(14.0, 7.5), layout="constrained")
     grid = fig.subplots(2, 3).ravel()
     axes, legend_ax = grid[: len(PANELS)], grid[len(PANELS)]
-    palette = colormaps["tab10" if len({c for _, c, *_ in lines}) <= 10 else "tab20"].colors
-    colours = [palette[i % len(palette)] for i in range(max((c for _, c, *_ in lines), default=0) + 1)]
     for ax, (_, name, yscale) in zip(axes, PANELS):
         ax.set_xscale("log")
         ax.set_yscale(yscale)
         ax.set_xlabel("t")
         ax.set_title(name)
         ax.grid(True, which="major", alpha=0.3)
-    labelled = set()
-    for label, colour, cols, verdict, when in lines:
+    cases = {}
+    for label, case, cols, verdict, when in lines:
+        style = _DASHES[case % len(_DASHES)]
+        cases.setdefault(label, style)
+        colour = VERDICT_COLOURS.get(verdict, "#555555")
         for ax, (name, _, yscale) in zip(axes, PANELS):
             y = np.where(cols[name] > 0, cols[name], np.nan) if yscale == "log" else cols[name]
-            first = label not in labelled and ax is axes[0]
-            ax.plot(cols["t"], y, color=colours[colour], lw=1.0, alpha=0.85, label=label if first else None)
+            ax.plot(cols["t"], y, color=colour, ls=style, lw=1.0, alpha=0.85)
             if verdict in _MARKERS and np.isfinite(when) and when > 0 and cols["t"].size:
                 ax.plot([when], [np.interp(np.log(when), np.log(cols["t"]), y)], _MARKERS[verdict],
-                        color=colours[colour], ms=5)
-        labelled.add(label)
+                        color=colour, mec="black", mew=0.5, ms=5)
     legend_ax.axis("off")
-    legend_ax.legend(*axes[0].get_legend_handles_labels(), fontsize=8, loc="upper left", frameon=False)
+    verdicts = [v for v in VERDICT_COLOURS if any(line[3] == v for line in lines)]
+    handles = [Line2D([], [], color=VERDICT_COLOURS[v], marker=_MARKERS[v], mec="black", mew=0.5, label=v)
+               for v in verdicts]
+    handles += [Line2D([], [], color="#555555", ls=style, label=label) for label, style in cases.items()]
+    legend_ax.legend(handles=handles, fontsize=8, loc="upper left", frameon=False)
     fig.suptitle(title + "   (markers: verdict time; " +
                  ", ".join(f"{m} {v}" for v, m in _MARKERS.items()) + ")", fontsize=9)
     return fig
@@ -107,10 +116,10 @@ def _filename(text):
     return re.sub(r"[^A-Za-z0-9_.=,\[\]-]+", "_", text).strip("_") or "all"
 
 
-def plot_results(results_path, out_dir, group_by="activation"):
-    """One figure per value of ``group_by`` (a cases column such as activation, loss, target, integrator,
-    label or expect, or a dotted params path such as network.widths) from a results file written by
-    ``sadbench run``; one colour per case, one line per seed. Returns the files written."""
+def seed_figures(results_path, group_by="activation"):
+    """``{group value: Figure}``: one figure of every seed per value of ``group_by`` (a cases column such as
+    activation, loss, target, integrator, label or expect, or a dotted params path such as network.widths),
+    one dash pattern per case, one line per seed coloured by its verdict; failed cases are left out."""
     groups = {}
     with open_results(results_path) as store:
         for case in store.cases():
@@ -119,14 +128,20 @@ def plot_results(results_path, out_dir, group_by="activation"):
             lines = groups.setdefault(_key(case, group_by), [])
             members = store.members(case["case_id"])
             verdicts = [m["verdict"] for m in members]
-            label = case["label"] + "  " + ", ".join(f"{v} ×{verdicts.count(v)}" for v in dict.fromkeys(verdicts))
-            colour = len({line[1] for line in lines})
+            label = case_text(case["label"]) + "  " + ", ".join(f"{v} ×{verdicts.count(v)}"
+                                                                for v in dict.fromkeys(verdicts))
+            index = len({line[1] for line in lines})
             for m in members:
                 when = (m["verdict_json"] or {}).get("time", np.nan)
-                lines.append((label, colour, _columns(store.series(case["case_id"], m["seed"])), m["verdict"],
+                lines.append((label, index, _columns(store.series(case["case_id"], m["seed"])), m["verdict"],
                               np.nan if when is None else float(when)))
+    return {value: _figure(lines, pair_text(group_by, value)) for value, lines in groups.items()}
+
+
+def plot_results(results_path, out_dir, group_by="activation"):
+    """Write :func:`seed_figures` of a results file written by ``sadbench run`` as PNG and SVG files named
+    ``GROUP_BY=VALUE``; returns the files written."""
     written = []
-    for value, lines in groups.items():
-        name = f"{group_by}={value}"
-        written += _write(_figure(lines, name), Path(out_dir) / _filename(name))
+    for value, fig in seed_figures(results_path, group_by).items():
+        written += _write(fig, Path(out_dir) / _filename(f"{group_by}={value}"))
     return written

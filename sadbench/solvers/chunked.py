@@ -3,7 +3,7 @@
 Everything the driver needs to continue a member exactly (θ, ∇L, t, step size, controller state, the
 method's work, the direction anchor, the saved series) is in :class:`RunState`, a set of numpy arrays. The
 chunk loop calls the driver for at most one decade of save points and a bounded number of attempts at a
-time, and between calls checks the wall clock (``max_wall_time``) and the detectors' optional
+time, and between calls checks the wall clock (``max_wall``) and the detectors' optional
 ``stop(trace)`` hook. Because the state is complete, a chunked run, an interrupted-and-resumed run and one
 uninterrupted call give the same numbers.
 """
@@ -20,7 +20,7 @@ from sadbench.errors import SadbenchError
 from sadbench.jit import compile_elsewhere, over_threads
 
 FORMAT = 1
-_TARGET_CALL_SECONDS = 0.2  # wall time one driver call aims at: the granularity of max_wall_time and stop()
+_TARGET_CALL_SECONDS = 0.2  # wall time one driver call aims at: the granularity of max_wall and stop()
 _FIRST_CALL_ATTEMPTS = 256
 
 
@@ -105,7 +105,7 @@ def compile_ahead(*methods):
     compile_elsewhere(*steps)
 
 
-def run_chunks(state, method, functions, X, Y, widths, bias, work, max_wall_time, stoppers, traces):
+def run_chunks(state, method, functions, X, Y, widths, bias, work, max_wall, stoppers, traces):
     """Advance every running member to the last save time on the CPU; returns the seconds spent."""
 
     def advance():
@@ -115,11 +115,11 @@ def run_chunks(state, method, functions, X, Y, widths, bias, work, max_wall_time
 
     start = time.perf_counter()
     with one_blas_thread():
-        chunk_loop(state, advance, max_wall_time, stoppers, traces, start)
+        chunk_loop(state, advance, max_wall, stoppers, traces, start)
     return time.perf_counter() - start
 
 
-def chunk_loop(state, advance, max_wall_time, stoppers, traces, start, fetch=None):
+def chunk_loop(state, advance, max_wall, stoppers, traces, start, fetch=None):
     """The host loop of every backend: call ``advance()`` (one compiled call or kernel launch, which runs the
     members to ``settings[CHUNK_END]`` within ``settings[CHUNK_ATTEMPTS]`` attempts) until no member runs.
 
@@ -133,13 +133,13 @@ def chunk_loop(state, advance, max_wall_time, stoppers, traces, start, fetch=Non
     per_chunk = max(1, int(round(state.per_decade))) if state.schedule == "log" else 10
     if not stoppers:
         per_chunk = state.times.size
-    attempts = _FIRST_CALL_ATTEMPTS if np.isfinite(max_wall_time) else 1 << 62
+    attempts = _FIRST_CALL_ATTEMPTS if np.isfinite(max_wall) else 1 << 62
     seen = states[:, driver.N_SAVED].copy()
     while True:
         running = states[:, driver.STATUS] == driver.RUNNING
         if not running.any():
             break
-        if time.perf_counter() - start >= max_wall_time:
+        if time.perf_counter() - start >= max_wall:
             states[running, driver.STATUS] = driver.WALL_TIME
             break
         settings[driver.CHUNK_END] = min(state.times.size, states[running, driver.N_SAVED].min() + per_chunk)

@@ -25,7 +25,7 @@ STATUS_MESSAGES = {
     "nonfinite": "the state, loss or gradient became non-finite",
     "stop_norm": "||θ|| exceeded the norm threshold (terminal event)",
     "stop_grad": "||∇L|| fell below the critical-point tolerance (terminal event)",
-    "wall_time": "wall-time budget (max_wall_time) used up before the final time; resumable",
+    "wall_time": "wall-time budget (max_wall) used up before the final time; resumable",
     "detector": "a detector's stop(trace) ended the run (it had decided)",
 }
 #: Statuses after which a member may be continued (``sadbench.resume``); the others are terminal.

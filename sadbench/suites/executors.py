@@ -2,14 +2,21 @@
 
 An executor's ``map(fn, tasks, started)`` runs ``fn(task)`` for every task and yields
 ``(task, result, exception)`` as each finishes, in completion order, so the caller can store results the
-moment they exist. ``fn`` and the tasks must be picklable (workers are fresh processes); every worker
-builds its own registry and compiles (or loads from numba's cache) its own kernels.
+moment they exist. Local executors take a task from ``tasks`` only when a worker is free for it (the runner
+claims each case as it hands it out), and their worker processes die with the run that started them. ``fn``
+and the tasks must be picklable (workers are fresh processes); every worker builds its own registry and
+compiles (or loads from numba's cache) its own kernels.
 """
 
+import ctypes
+import multiprocessing
 import os
+import signal
+import sys
+import threading
+import time
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
-import multiprocessing
 
 from sadbench.errors import SadbenchError
 
@@ -20,11 +27,36 @@ def _never(task):
     pass
 
 
-def _worker_threads(threads):
-    """Split the cores between the workers: numba's threads run one case's ensemble in parallel."""
+def _worker_start(threads, parent):
+    """A worker's set-up: it dies with the run that started it, and gets its share of the cores (numba's
+    threads run one case's ensemble in parallel)."""
     import numba
 
+    _die_with(parent)
     numba.set_num_threads(threads)
+
+
+_PR_SET_PDEATHSIG = 1
+_WATCH_PARENT_S = 1.0
+
+
+def _die_with(parent):
+    """End this process when ``parent`` dies, even by SIGKILL, which gives the parent no chance to stop its
+    pool: on Linux the kernel sends SIGKILL on the parent's death (prctl PR_SET_PDEATHSIG), elsewhere a
+    thread watches for the parent to go."""
+    if sys.platform.startswith("linux"):
+        libc = ctypes.CDLL(None, use_errno=True)
+        if libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0) == 0:
+            if os.getppid() != parent:  # the parent died before the prctl
+                os._exit(1)
+            return
+
+    def watch():
+        while os.getppid() == parent:
+            time.sleep(_WATCH_PARENT_S)
+        os._exit(1)
+
+    threading.Thread(target=watch, daemon=True).start()
 
 
 class Local:
@@ -45,15 +77,24 @@ class Local:
                 except Exception as exc:  # a bug in fn itself: recorded with the case, the run goes on
                     yield task, None, exc
             return
-        yield from self._pool(fn, tasks)
+        yield from self._pool(fn, tasks, started)
 
-    def _pool(self, fn, tasks):
+    def _pool(self, fn, tasks, started):
         threads = max(1, (os.cpu_count() or 1) // self.jobs)
         pool = ProcessPoolExecutor(self.jobs, mp_context=multiprocessing.get_context("spawn"),
-                                   initializer=_worker_threads, initargs=(threads,))
+                                   initializer=_worker_start, initargs=(threads, os.getpid()))
+        tasks = iter(tasks)
         try:
-            pending = {pool.submit(fn, task): task for task in tasks}
-            while pending:
+            pending = {}
+            while True:
+                while len(pending) < self.jobs:  # a task is taken from ``tasks`` only when a worker is free
+                    task = next(tasks, None)
+                    if task is None:
+                        break
+                    started(task)
+                    pending[pool.submit(fn, task)] = task
+                if not pending:
+                    return
                 done, _ = wait(pending, return_when=FIRST_COMPLETED)
                 for future in done:
                     task = pending.pop(future)

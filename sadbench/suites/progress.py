@@ -96,13 +96,20 @@ class Progress:
         elif not started and self._compiling == 0:
             self.current = self._running
 
-    def skipped(self, finished, failed):
+    def skipped(self, finished, failed, nonfinite=()):
         """Cases stored before this run and not run again (``Task`` lists)."""
         if finished:
             self._line(f"skipped {len(finished)} cases already stored (--rerun runs them again)")
-        if failed:
-            labels = ", ".join(repr(t.label) for t in failed)
-            self._line(f"skipped {len(failed)} failed cases stored earlier (--retry-failed runs them again): {labels}")
+        for tasks, what in ((failed, "failed cases"), (nonfinite, "cases with members that ended non-finite")):
+            if tasks:
+                labels = ", ".join(repr(t.label) for t in tasks)
+                self._line(f"skipped {len(tasks)} {what} stored earlier (--retry-failed runs them again): {labels}")
+
+    def elsewhere(self, task, holder):
+        """A case left to another run on the same results file (``holder``: its owner, or "stored")."""
+        self.total -= 1
+        why = "stored by another run meanwhile" if holder == "stored" else f"being run by {holder}"
+        self._line(f"skipped {task.label} ({task.case_id}): {why}")
 
     def started(self, task):
         self.current = task.label

@@ -3,8 +3,9 @@
 A result is reused only if it was computed by the same code: the sadbench version, the version of every
 plugin the case names (an entry-point plugin's distribution version, a hash of a local plugin file's
 bytes; built-in plugins go with the sadbench version) and the floating-point type of the gradient passes
-(the case's ``precision``). All of it goes into the key, so upgrading a plugin or editing a local plugin file
-makes the affected cases run again, and float32 and float64 results are stored apart.
+(the case's ``precision``), and the content of every data file the case reads. All of it goes into the key, so
+upgrading a plugin, editing a local plugin file or a data file makes the affected cases run again, and
+float32 and float64 results are stored apart.
 """
 
 import hashlib
@@ -17,6 +18,7 @@ from sadbench import __version__
 from sadbench.integrate import DEFAULT_DETECTORS
 from sadbench.plugins import ENTRY_POINT_GROUP
 from sadbench.specs import SPEC_TYPES
+from sadbench.suites.inputs import case_files, file_digest
 
 #: The kernels compute in float64 (SCIENCE.md §1) unless a case asks for ``precision: float32``; a case
 #: computed in another type is another result.
@@ -68,10 +70,16 @@ def local_plugin_files(registry):
                          for entry in registry.entries(kind) if entry.source.startswith(_FILE_SOURCE)}))
 
 
-def provenance(params, registry):
-    """The versions a case's result depends on, as a JSON-ready dict."""
+def provenance(params, registry, base=None, digest=file_digest):
+    """The versions a case's result depends on, as a JSON-ready dict; with the suite's folder ``base``, also
+    the content hashes (``digest``) of the data files the case reads (:mod:`sadbench.suites.inputs`)."""
     plugins = {f"{kind}:{name}": plugin_version(_entry(registry, kind, name)) for kind, name in _names(params)}
-    return {"sadbench": __version__, "dtype": params.get("precision", DTYPE), "plugins": dict(sorted(plugins.items()))}
+    origin = {"sadbench": __version__, "dtype": params.get("precision", DTYPE),
+              "plugins": dict(sorted(plugins.items()))}
+    files = {} if base is None else case_files(params["target"], base)
+    if files:  # left out when empty, so the ids of cases that read no file are unchanged
+        origin["files"] = {written: digest(path) for written, path in sorted(files.items())}
+    return origin
 
 
 def result_key(params, origin):

@@ -5,8 +5,17 @@ written in one ``BEGIN IMMEDIATE`` transaction (its row, its members, its series
 stored whole or not at all, and a SIGKILL loses only the cases still running. Writers wait for each other
 (a busy timeout) instead of failing. A case is keyed by ``case_id``, the content hash of its settings and
 provenance (:mod:`sadbench.suites.provenance`); failed cases are stored too, with their error and traceback.
-Columns holding JSON (``params``, ``provenance``, ``widths``, ``verdict_json``, ``integrator_stats``) are
-decoded when read.
+Columns holding JSON (``params``, ``provenance``, ``widths``, ``verdict_json``, ``integrator_stats``,
+``wall_times``, ``environment``, ``options``) are decoded when read.
+
+``runs`` records every ``run_suite`` call: when it started and ended, its options and its environment
+(:mod:`sadbench.suites.environment`: versions, git commit, CPU, GPU); each case row names the run that
+computed it (``run_id``). A case's ``wall_time`` is the median of its timed runs (``wall_times``; one
+unless ``--repeat``), with ``wall_time_min`` beside it and the compile seconds of its first call in
+``compile_time`` (:mod:`sadbench.suites.timing`).
+
+``claims`` holds the cases a run is computing (with its host, pid and a heartbeat), so that two runs on one
+file never compute the same case; a claim of a killed run expires (:meth:`Store.claim`).
 
 ``states`` keeps each case's resume state (:class:`sadbench.solvers.chunked.RunState`, compressed ``np.savez``
 bytes) under its ``lineage``: the hash of everything but the horizon and the budgets, so that a case with a
@@ -15,7 +24,12 @@ longer horizon (or a larger budget) continues from the stored one instead of sta
 
 import io
 import json
+import os
+import socket
 import sqlite3
+import tempfile
+import time
+import uuid
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -26,14 +40,17 @@ import numpy as np
 from sadbench import __version__
 from sadbench.errors import SadbenchError
 
-SCHEMA_VERSION = "3"
+SCHEMA_VERSION = "4"
 BUSY_TIMEOUT_S = 600.0
+#: A claim whose run has not renewed it for this long has expired (its run was killed on another host).
+CLAIM_EXPIRES_S = 60.0
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT);
 CREATE TABLE IF NOT EXISTS cases (
     case_id TEXT PRIMARY KEY, suite TEXT, label TEXT, params TEXT, provenance TEXT, activation TEXT,
     widths TEXT, target TEXT, loss TEXT, integrator TEXT, expect TEXT, n_seeds INTEGER, error TEXT,
-    traceback TEXT, wall_time REAL, worker TEXT, finished_at TEXT
+    traceback TEXT, wall_time REAL, worker TEXT, finished_at TEXT, run_id TEXT, wall_times TEXT,
+    wall_time_min REAL, wall_time_median REAL, compile_time REAL, repeat INTEGER
 );
 CREATE TABLE IF NOT EXISTS members (
     case_id TEXT, seed INTEGER, status TEXT, t_final REAL, loss_final REAL, norm_final REAL,
@@ -49,13 +66,24 @@ CREATE TABLE IF NOT EXISTS states (
     case_id TEXT PRIMARY KEY, lineage TEXT, horizon REAL, continued_from TEXT, state BLOB
 );
 CREATE INDEX IF NOT EXISTS states_lineage ON states (lineage, horizon);
+CREATE TABLE IF NOT EXISTS runs (
+    run_id TEXT PRIMARY KEY, suite TEXT, started_at TEXT, finished_at TEXT, command TEXT, options TEXT,
+    environment TEXT
+);
+CREATE TABLE IF NOT EXISTS claims (case_id TEXT PRIMARY KEY, owner TEXT, host TEXT, pid INTEGER, heartbeat REAL);
 """
 CASE_COLUMNS = ("case_id", "suite", "label", "params", "provenance", "activation", "widths", "target", "loss",
-                "integrator", "expect", "n_seeds", "error", "traceback", "wall_time", "worker", "finished_at")
+                "integrator", "expect", "n_seeds", "error", "traceback", "wall_time", "worker", "finished_at",
+                "run_id", "wall_times", "wall_time_min", "wall_time_median", "compile_time", "repeat")
+#: The columns format 4 added to ``cases``, with their types (the 3 -> 4 migration adds them).
+_ADDED_CASE_COLUMNS = (("run_id", "TEXT"), ("wall_times", "TEXT"), ("wall_time_min", "REAL"),
+                       ("wall_time_median", "REAL"), ("compile_time", "REAL"), ("repeat", "INTEGER"))
+RUN_COLUMNS = ("run_id", "suite", "started_at", "finished_at", "command", "options", "environment")
 MEMBER_COLUMNS = ("case_id", "seed", "status", "t_final", "loss_final", "norm_final", "grad_norm_final", "n_grad",
                   "n_steps", "n_rejected", "verdict", "verdict_json", "integrator_stats")
 SERIES_COLUMNS = ("t", "loss", "norm", "grad_norm", "align", "dir_cos", "n_grad")
-JSON_COLUMNS = ("params", "provenance", "widths", "verdict_json", "integrator_stats")
+JSON_COLUMNS = ("params", "provenance", "widths", "verdict_json", "integrator_stats", "wall_times", "options",
+                "environment")
 
 
 @dataclass(frozen=True)
@@ -65,7 +93,8 @@ class CaseRecord:
     ``members`` are dicts with the MEMBER_COLUMNS after ``case_id``; ``series`` maps a seed to a dict of
     equal-length lists, one per SERIES_COLUMNS entry. A failed case has ``error`` and no members. ``state``
     is the run's resume state (a dict of arrays) under ``lineage``; ``continued_from`` the case it
-    continued, if any.
+    continued, if any. ``timing`` is :meth:`sadbench.suites.timing.Timing.as_dict` (None: ``wall_time``
+    is the only sample); ``run_id`` the run that computed the case.
     """
 
     case_id: str
@@ -82,6 +111,8 @@ class CaseRecord:
     lineage: str | None = None
     state: dict | None = None
     continued_from: str | None = None
+    timing: dict | None = None
+    run_id: str | None = None
 
 
 def _now():
@@ -103,7 +134,19 @@ class Store:
 
     def __init__(self, path):
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        if not self.path.exists():
+            _create(self.path)
+        refuse_foreign(self.path)
+        self._connect()
+
+    @classmethod
+    def _unchecked(cls, path):
+        store = cls.__new__(cls)
+        store.path = Path(path)
+        store._connect()
+        return store
+
+    def _connect(self):
         try:
             self.connection = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_S, isolation_level=None)
             self.connection.row_factory = sqlite3.Row
@@ -123,10 +166,16 @@ class Store:
         found = self.connection.execute("SELECT value FROM meta WHERE key = 'schema'").fetchone()
         if found is None and "cases" in tables:
             found = ("1",)
+        migrated = found is not None and found[0] in ("2", "3")
         if found is not None and found[0] == "2":  # format 3 adds members.integrator_stats and states
             self.connection.execute("ALTER TABLE members ADD COLUMN integrator_stats TEXT")
+            found = ("3",)
+        if found is not None and found[0] == "3":  # format 4 adds runs and the cases' run and timing columns
+            for column, kind in _ADDED_CASE_COLUMNS:
+                self.connection.execute(f"ALTER TABLE cases ADD COLUMN {column} {kind}")
+            found = ("4",)
+        if migrated:
             self.connection.execute("UPDATE meta SET value = ? WHERE key = 'schema'", (SCHEMA_VERSION,))
-            found = (SCHEMA_VERSION,)
         if found is not None and found[0] != SCHEMA_VERSION:
             raise SadbenchError(f"{self.path}: results file format {found[0]}, this sadbench reads format "
                                 f"{SCHEMA_VERSION}; keep it and write new results elsewhere (--results DIR)")
@@ -154,21 +203,58 @@ class Store:
         self.close()
 
     def outcomes(self):
-        """``case_id -> "finished" | "failed"`` for every stored case."""
-        rows = self.connection.execute("SELECT case_id, error IS NULL FROM cases")
-        return {case_id: "finished" if ok else "failed" for case_id, ok in rows}
+        """``case_id -> "finished" | "failed" | "nonfinite"`` for every stored case; "nonfinite": finished, but
+        a member ended with status nonfinite."""
+        rows = self.connection.execute(
+            "SELECT case_id, error IS NULL, EXISTS (SELECT 1 FROM members WHERE members.case_id = cases.case_id "
+            "AND status = 'nonfinite') FROM cases")
+        return {case_id: ("nonfinite" if nonfinite else "finished") if ok else "failed"
+                for case_id, ok, nonfinite in rows}
+
+    def claim(self, case_id, owner, since):
+        """Claim ``case_id`` for the run ``owner`` (``host:pid:tag``) started at ``since`` (ISO time): None if
+        claimed, else why not: the owner of a live claim, or "stored" when another run stored the case after
+        ``since``. A claim is live while its run renews it (:meth:`renew`) and, on this host, its process
+        exists, so a killed run's claims expire at once here and after CLAIM_EXPIRES_S elsewhere."""
+        with self.transaction():
+            stored = self.connection.execute("SELECT finished_at FROM cases WHERE case_id = ?", (case_id,)).fetchone()
+            if stored is not None and stored[0] > since:
+                return "stored"
+            held = self.connection.execute("SELECT owner, host, pid, heartbeat FROM claims WHERE case_id = ?",
+                                           (case_id,)).fetchone()
+            if held is not None and held["owner"] != owner and _live(held):
+                return held["owner"]
+            host, pid = owner.split(":")[:2]
+            self.connection.execute("INSERT OR REPLACE INTO claims VALUES (?, ?, ?, ?, ?)",
+                                    (case_id, owner, host, int(pid), time.time()))
+        return None
+
+    def renew(self, owner):
+        """Keep the claims of ``owner`` live."""
+        with self.transaction():
+            self.connection.execute("UPDATE claims SET heartbeat = ? WHERE owner = ?", (time.time(), owner))
+
+    def release(self, owner):
+        """Drop the claims of ``owner`` (its run ends)."""
+        with self.transaction():
+            self.connection.execute("DELETE FROM claims WHERE owner = ?", (owner,))
 
     def save(self, record):
         """Store one case (replacing any earlier result under its id) in a single transaction."""
         params = record.params
+        timing = record.timing or {"wall_times": [record.wall_time], "wall_time_min": record.wall_time,
+                                   "wall_time_median": record.wall_time, "compile_time": None, "repeat": 1}
         row = (record.case_id, record.suite, record.label, _json(params), _json(record.provenance),
                params["network"]["activation"], json.dumps(params["network"]["widths"]), params["target"]["name"],
                params["loss"], params["integrator"]["name"], params["expect"], len(params["seeds"]), record.error,
-               record.traceback, record.wall_time, record.worker, _now())
+               record.traceback, record.wall_time, record.worker, _now(), record.run_id,
+               _json(timing["wall_times"]), timing["wall_time_min"], timing["wall_time_median"],
+               timing["compile_time"], timing["repeat"])
         with self.transaction():
-            for table in ("cases", "members", "series", "states"):
+            for table in ("cases", "members", "series", "states", "claims"):
                 self.connection.execute(f"DELETE FROM {table} WHERE case_id = ?", (record.case_id,))
-            self.connection.execute(f"INSERT INTO cases VALUES ({', '.join('?' * len(CASE_COLUMNS))})", row)
+            self.connection.execute(f"INSERT INTO cases ({', '.join(CASE_COLUMNS)}) "
+                                    f"VALUES ({', '.join('?' * len(CASE_COLUMNS))})", row)
             self.connection.executemany(
                 f"INSERT INTO members VALUES ({', '.join('?' * len(MEMBER_COLUMNS))})",
                 [(record.case_id, *(_json(m.get(c)) if c in JSON_COLUMNS else m.get(c) for c in MEMBER_COLUMNS[1:]))
@@ -201,6 +287,23 @@ class Store:
         row = self.connection.execute("SELECT continued_from FROM states WHERE case_id = ?", (case_id,)).fetchone()
         return None if row is None else row[0]
 
+    def begin_run(self, suite, command, options, environment):
+        """Record the start of a run; returns its id (the cases it computes carry it)."""
+        run_id = uuid.uuid4().hex[:16]
+        with self.transaction():
+            self.connection.execute(
+                f"INSERT INTO runs ({', '.join(RUN_COLUMNS)}) VALUES (?, ?, ?, NULL, ?, ?, ?)",
+                (run_id, suite, _now(), command, _json(options), _json(environment)))
+        return run_id
+
+    def end_run(self, run_id):
+        with self.transaction():
+            self.connection.execute("UPDATE runs SET finished_at = ? WHERE run_id = ?", (_now(), run_id))
+
+    def runs(self):
+        """Every recorded run as a dict, oldest first (``finished_at`` is None for a run that was killed)."""
+        return [_decode(row) for row in self.connection.execute("SELECT * FROM runs ORDER BY started_at, rowid")]
+
     def meta(self):
         return {row["key"]: row["value"] for row in self.connection.execute("SELECT key, value FROM meta")}
 
@@ -226,6 +329,71 @@ class Store:
         ).fetchall()
         table = np.array([tuple(row) for row in rows], dtype=float).reshape(len(rows), len(SERIES_COLUMNS))
         return {name: table[:, q] for q, name in enumerate(SERIES_COLUMNS)}
+
+
+def _create(path):
+    """Make a new, empty store appear at ``path`` whole: built beside it, then linked into place (unless
+    another run's store got there first), so a run opening the file at that moment never sees a half-made
+    file, which it would refuse as not a store."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".new")
+    os.close(handle)
+    try:
+        Store._unchecked(name).close()
+        try:
+            os.link(name, path)
+        except FileExistsError:
+            pass
+    finally:
+        for leftover in (name, name + "-wal", name + "-shm"):
+            Path(leftover).unlink(missing_ok=True)
+
+
+def _live(claim):
+    """Whether a claim's run still holds it: renewed lately and, on this host, its process exists."""
+    if time.time() - claim["heartbeat"] > CLAIM_EXPIRES_S:
+        return False
+    if claim["host"] != socket.gethostname():
+        return True
+    try:
+        os.kill(claim["pid"], 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process
+        return True
+    try:  # a killed process that its parent has not reaped yet (Linux)
+        return Path(f"/proc/{claim['pid']}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return True
+
+
+SQLITE_HEADER = b"SQLite format 3\x00"
+
+
+def refuse_foreign(path):
+    """Raise unless ``path`` is a sadbench results file, reading it only (it is left byte for byte as it is):
+    an empty file, a file of another kind, or an SQLite database without sadbench's ``meta`` table."""
+    if not path.is_file():
+        raise SadbenchError(f"{path}: not a file; a results file is an SQLite file written by sadbench")
+    with open(path, "rb") as handle:
+        header = handle.read(len(SQLITE_HEADER))
+    if not header:
+        raise SadbenchError(f"{path}: an empty file, not a sadbench results file; left as it is")
+    if header != SQLITE_HEADER:
+        raise SadbenchError(f"{path}: not a sadbench results file (not an SQLite file); left as it is")
+    try:
+        connection = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
+        try:
+            tables = {row[0] for row in connection.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+            columns = {row[1] for row in connection.execute("PRAGMA table_info(meta)")}
+            ours = {"key", "value"} <= columns and ("cases" in tables or connection.execute(
+                "SELECT 1 FROM meta WHERE key = 'schema'").fetchone() is not None)
+        finally:
+            connection.close()
+    except sqlite3.DatabaseError as exc:
+        raise SadbenchError(f"{path}: not a readable sadbench results file ({exc}); left as it is") from None
+    if not ours:
+        raise SadbenchError(f"{path}: an SQLite file, but not a sadbench results file; left as it is")
 
 
 def open_results(path):
