@@ -3,12 +3,13 @@ again with the cache it left (warm).
 
 For each run: seconds until the first line of output (the plan: cases, members, integrators), seconds until
 the command finished, and the CPU seconds the process used (user + system; on a loaded machine the wall
-time stretches, the CPU time much less). The machine's load average is printed beside them.
+time stretches, the CPU time much less). Then the warm start: ``python -c "import sadbench"`` and
+``sadbench --help``, best of five. The machine's load average is printed beside every figure.
 
     python benchmarks/cold_start.py                                   # suites/quickstart.yaml
     python benchmarks/cold_start.py --variant auto --horizon 1e8      # the same cases, integrator auto to 1e8
     python benchmarks/cold_start.py --warm 3                          # three warm runs after the cold one
-    python benchmarks/cold_start.py --import-time                     # also: import sadbench, sadbench --help
+    python benchmarks/cold_start.py --no-import-time                  # leave out import sadbench and --help
 
 ``--variant NAME`` rewrites the suite's default integrator to NAME (its tolerances kept) into a temporary
 copy, and ``--horizon`` its default horizon. The command is the ``sadbench`` script beside the Python that
@@ -84,7 +85,8 @@ def main():
     parser.add_argument("--horizon", type=float, help="replace the suite's default horizon")
     parser.add_argument("--warm", type=int, default=1, help="warm runs after the cold one")
     parser.add_argument("--timeout", type=float, default=1800.0, help="seconds before a run is killed")
-    parser.add_argument("--import-time", action="store_true", help="also time import sadbench and --help")
+    parser.add_argument("--no-import-time", dest="import_time", action="store_false",
+                        help="leave out the times of import sadbench and sadbench --help")
     parser.add_argument("--show-output", action="store_true", help="print the cold run's output")
     args = parser.parse_args()
     script = Path(sys.executable).with_name("sadbench")
