@@ -308,15 +308,22 @@ def _pool(threads):
 
 @contextmanager
 def reporting_compilation(callback):
-    """Within the block, ``callback(True)`` when numba starts compiling a function in this process and
-    ``callback(False)`` when it has finished (nested compilations report too: count them)."""
+    """Within the block, ``callback(True)`` when numba starts compiling a :func:`compiled` function in this
+    process (one not in the disk cache: a first run's work) and ``callback(False)`` when it has finished
+    (nested compilations report too: count them). The small closures that call the compiled code are
+    left out: they compile in every process, in a fraction of a second."""
+
+    def cached(ev):
+        return isinstance(ev.data["dispatcher"], CachedDispatcher)
 
     class Listener(event.Listener):
         def on_start(self, ev):
-            callback(True)
+            if cached(ev):
+                callback(True)
 
         def on_end(self, ev):
-            callback(False)
+            if cached(ev):
+                callback(False)
 
     with event.install_listener("numba:compile", Listener()):
         yield
