@@ -265,15 +265,19 @@ def compile_elsewhere(*dispatchers):
     if not todo or (os.cpu_count() or 1) < 2:
         return
     names = [(d.py_func.__module__, d.py_func.__qualname__) for d in todo]
-    code = f"from sadbench.jit import _compile_named; _compile_named({names!r})"
+    code = f"from sadbench.jit import _compile_named; _compile_named({names!r}, {os.getpid()})"
     helper = subprocess.Popen([sys.executable, "-c", code], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                               stderr=subprocess.DEVNULL)
     for dispatcher in todo:
         _HELPERS[dispatcher] = helper
 
 
-def _compile_named(names):
-    """The helper process of :func:`compile_elsewhere`: compile the functions named (module, qualified name)."""
+def _compile_named(names, parent):
+    """The helper process of :func:`compile_elsewhere`: compile the functions named (module, qualified name);
+    it ends when ``parent`` dies (numba writes each cache file whole, under a temporary name first)."""
+    from sadbench.suites.executors import _die_with
+
+    _die_with(parent)
     for module, name in names:
         getattr(importlib.import_module(module), name).ready()
 

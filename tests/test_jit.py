@@ -5,9 +5,12 @@ and run a fresh process each time, as a user editing sadbench's source would.
 """
 
 import os
+import signal
 import subprocess
 import sys
 import textwrap
+import time
+from pathlib import Path
 
 import pytest
 
@@ -160,3 +163,32 @@ def test_a_helper_process_compiles_into_the_cache_this_process_loads(tmp_path):
         print(rk.rk_attempt in jit._HELPERS)
         """)
     assert out.splitlines() == ["0 1 0 True", "False"]
+
+
+def _running(pid):
+    """Whether process ``pid`` exists and is not a zombie waiting to be reaped."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().split(")")[-1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+def test_a_helper_process_dies_with_its_parent(tmp_path):
+    env = dict(os.environ, NUMBA_CACHE_DIR=str(tmp_path / "cache"))
+    code = textwrap.dedent("""
+        import os, signal, time
+        import sadbench.jit as jit
+        from sadbench.solvers import bdf
+        jit.compile_elsewhere(bdf.bdf_attempt)  # seconds of compilation
+        print(jit._HELPERS[bdf.bdf_attempt].pid, flush=True)
+        time.sleep(1.0)
+        os.kill(os.getpid(), signal.SIGKILL)
+        """)
+    result = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=300)
+    assert result.returncode == -signal.SIGKILL, result.stderr
+    helper = int(result.stdout.strip())
+    deadline = time.monotonic() + 5.0  # compiling bdf takes longer
+    while _running(helper) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not _running(helper)
