@@ -7,12 +7,27 @@ almost nothing: numba and the kernels come with the first name that needs them.
 import sys
 import types
 from importlib import import_module
+from typing import TYPE_CHECKING
 
 from sadbench.errors import PluginError, SadbenchError, UnknownNameError
 
+if TYPE_CHECKING:  # the same names, for readers and static tools (type checkers, the API docs' griffe)
+    from sadbench.hookspecs import hookimpl
+    from sadbench.specs import Activation, Detector, Finding, Initialiser, Integrator, Loss, Target
+    from sadbench.solvers.tableau import ButcherTableau
+    from sadbench.solvers.rk import ExplicitRungeKutta
+    from sadbench.plugins import get_registry
+    from sadbench.model.network import Network
+    from sadbench.integrate import integrate, resume
+    from sadbench.options import OptionError, Save, StepControl
+    from sadbench.solution import Solution
+    from sadbench.verdicts.verdict import Verdict
+    from sadbench.suites.suite import SuiteError, load_suite
+    from sadbench.results import open_results
+
 __version__ = "0.1.0"
 
-#: Public name -> the module that defines it.
+#: Public name -> the module that defines it (the imports above; tests/test_structure.py checks that the two agree).
 _LAZY = {
     "hookimpl": "sadbench.hookspecs",
     "Activation": "sadbench.specs", "Detector": "sadbench.specs", "Finding": "sadbench.specs",

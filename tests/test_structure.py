@@ -2,6 +2,7 @@
 lines, numba-cuda imported by one module only."""
 
 import ast
+import importlib
 from pathlib import Path
 
 import pytest
@@ -139,3 +140,19 @@ def test_numba_cuda_is_imported_by_one_module():
                         a.name == "cuda" for a in node.names))):
                 importers.add(name)
     assert importers == {"sadbench.cuda.device"}
+
+
+def test_the_lazy_public_names_match_the_imports_static_tools_read():
+    """``sadbench`` loads its public names on first use; the API docs (griffe) and type checkers read the
+    ``if TYPE_CHECKING`` imports instead: both must name the same objects."""
+    import sadbench
+
+    static = {}
+    for node in ast.parse(Path(sadbench.__file__).read_text()).body:
+        if isinstance(node, ast.If) and getattr(node.test, "id", None) == "TYPE_CHECKING":
+            for statement in node.body:
+                static.update({alias.asname or alias.name: statement.module for alias in statement.names})
+    assert static == sadbench._LAZY
+    for name, module in static.items():
+        assert getattr(sadbench, name) is getattr(importlib.import_module(module), name)
+    assert callable(sadbench.integrate) and sadbench.integrate.__name__ == "integrate"
