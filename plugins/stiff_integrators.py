@@ -30,9 +30,9 @@ ROS34PW2 = RosenbrockTableau(
 def sadbench_register_integrators(register):
     register(RosenbrockW("ros34pw2", ROS34PW2, description="Rosenbrock-W 3(2), L-stable; Hessian reused "
                                                           "until a step is rejected"))
-    register(BDF("bdf", description="variable-order NDF 1–5 (scipy's BDF) with exact Hessians, "
-                                    "eigendecomposed: no refactorisation when h or the order changes"))
+    register(BDF("bdf", description="variable-order NDF 1–5 (scipy's BDF); its Jacobian a low-rank Lanczos model "
+                                    "from Hessian products: no P³, no refactorisation when h or the order changes"))
     register(RKC("rkc", description="Runge–Kutta–Chebyshev order 2, matrix-free (power iteration on "
                                     "Hessian-vector products): for large P"))
-    register(Auto("auto", DOPRI5, description="dopri5 where the flow is not stiff, BDF (RKC for P > 1000) "
-                                              "where it is; switches both ways and records them"))
+    register(Auto("auto", DOPRI5, description="dopri5 where the flow is not stiff, BDF where it is; switches "
+                                              "both ways and records them"))

@@ -33,7 +33,8 @@ def _run_summary(sol):
 def reference(net, theta0, X, Y, *, t_end, loss="mse", save="log", integrator="auto", rtol=1e-12, atol=1e-12,
               cross_check=None, max_wall=np.inf):
     """A reference trajectory of one parameter vector at tolerances ``rtol``, ``atol`` (default: ``auto``,
-    which runs dopri5 where the flow is not stiff and BDF with exact Hessians where it is).
+    which runs dopri5 where the flow is not stiff and BDF, its Jacobian a Lanczos model of the exact Hessian,
+    where it is).
 
     ``save`` is as for :func:`~sadbench.integrate.integrate` (θ is always saved). ``cross_check`` names a
     second integrator run at the same tolerances; the largest relative difference of L and of θ between the

@@ -5,6 +5,7 @@ User errors (:class:`~sadbench.errors.SadbenchError`) print ``error: <message>``
 code 1, without a traceback; anything else is a bug and keeps its traceback.
 """
 
+import os
 import shlex
 import sys
 from pathlib import Path
@@ -12,6 +13,7 @@ from pathlib import Path
 import click
 
 from sadbench import __version__, open_results
+from sadbench.cost import describe, estimate_suite
 from sadbench.report.confusion import confusion, labels_from_store
 from sadbench.errors import SadbenchError
 from sadbench.results.export import FORMATS as EXPORT_FORMATS, TABLES as EXPORT_TABLES, table as read_table, write
@@ -139,6 +141,7 @@ def validate(suite, plugins):
 
     loaded = load_suite(suite, plugins=plugins)
     click.echo(f"{suite}: ok; cases: {len(loaded.cases)}; runs (cases × seeds): {loaded.n_runs}")
+    click.echo(describe(estimate_suite(loaded, cores=os.cpu_count() or 1)))
 
 
 @click.command("list")

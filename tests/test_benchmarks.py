@@ -57,7 +57,8 @@ def test_every_benchmark_runs_once(discover):
         f"integrators.Accuracy.{n}" for n in ("track_rel_error_loss", "track_rel_error_theta",
                                               "track_grads_to_tolerance")} | {
         "integrators.Verdicts.track_misclassified", "integrators.Verdicts.track_undecided",
-        "integrators.FirstRun.timeraw_first_run", COLD_IMPORT}
+        "integrators.FirstRun.timeraw_first_run", COLD_IMPORT} | {
+        f"peers.SideBySide.{n}" for n in ("track_seconds", "track_ratio_to_sadbench_auto", "track_rel_error")}
     assert set(benchmarks) == expected
     caches, values = {}, {}
     for name, benchmark in benchmarks.items():
@@ -70,6 +71,10 @@ def test_every_benchmark_runs_once(discover):
     assert math.isfinite(grads) and grads > 0
     assert values["integrators.Verdicts.track_misclassified"] == 0  # ground_truth.yaml: dopri5 gets all right
     assert all(s > 0 for s in values["integrators.Speed.time_horizon"]["samples"])
+    # SAD 1D to 1e4, sadbench auto at rtol 1e-8 against itself at rtol 1e-11, timed against itself
+    assert 0 < values["peers.SideBySide.track_rel_error"] < 1e-6
+    assert 0 < values["peers.SideBySide.track_seconds"]
+    assert 0.2 < values["peers.SideBySide.track_ratio_to_sadbench_auto"] < 5
 
 
 @pytest.mark.slow

@@ -1,12 +1,23 @@
-"""The plugin examples of the documentation (docs/examples/, shown on docs/plugins.md) register together and
-do what the guide says, each checked against an independent reference: finite differences, numpy formulas,
-the method's order measured against a tight reference, the SAD toy's known growth law (docs/science.md §4).
-Each file also runs as a script, as the guide tells readers to run it."""
+"""The examples of the documentation (docs/examples/) do what their pages say.
 
+The plugin examples (docs/plugins.md) register together, each checked against an independent reference:
+finite differences, numpy formulas, the method's order measured against a tight reference, the SAD toy's
+known growth law (docs/science.md §4); each file also runs as a script, as the guide tells readers to run it.
+The commands and the notebook of docs/results.md run as the page says (bash, then python, from one folder),
+and what they print and write is checked against the results file read with plain sqlite3.
+"""
+
+import json
+import os
 import runpy
+import shutil
+import sqlite3
+import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 from click.testing import CliRunner
 
@@ -150,3 +161,83 @@ def test_example_runs_as_a_script(name, argv, expected, monkeypatch, capsys):
     except SystemExit as exc:  # click's main() exits
         assert exc.code in (0, None)
     assert expected in capsys.readouterr().out
+
+
+@pytest.fixture(scope="module")
+def results_page(tmp_path_factory):
+    """A folder where docs/examples/results/commands.sh and then notebook.py ran as the page says,
+    with what each printed."""
+    root = tmp_path_factory.mktemp("results_page")
+    (root / "docs" / "examples" / "results").mkdir(parents=True)
+    shutil.copy(EXAMPLES / "results" / "results_demo.yaml", root / "docs" / "examples" / "results")
+    bin_dir = Path(sys.executable).parent
+    assert (bin_dir / "sadbench").exists(), "the sadbench command is installed beside this Python"
+    env = {**os.environ, "PATH": f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}"}
+    outputs = []
+    page = EXAMPLES / "results"
+    for argv in (["bash", str(page / "commands.sh")], [sys.executable, str(page / "notebook.py")]):
+        done = subprocess.run(argv, cwd=root, env=env, capture_output=True, text=True, timeout=900, check=False)
+        assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+        outputs.append(done.stdout)
+    return root, *outputs
+
+
+def _sql(path, query, *args):
+    connection = sqlite3.connect(path)
+    try:
+        return connection.execute(query, args).fetchall()
+    finally:
+        connection.close()
+
+
+def test_results_page_frames_match_the_stored_file(results_page):
+    root, _, _ = results_page
+    path = root / "results" / "results_demo.sqlite"
+    res = sadbench.open_results(path)
+    cases, members, series = res.cases(), res.members(), res.series()
+    assert len(cases) == _sql(path, "SELECT COUNT(*) FROM cases")[0][0] == 5  # 2 × 2 grid + the --set horizon case
+    assert len(members) == _sql(path, "SELECT COUNT(*) FROM members")[0][0] == 15
+    assert len(series) == _sql(path, "SELECT COUNT(*) FROM series")[0][0]
+    stored = dict(_sql(path, "SELECT verdict, COUNT(*) FROM members GROUP BY verdict"))
+    assert members["verdict"].value_counts().to_dict() == stored
+    # The known outcomes (docs/science.md §4): the reachable toy converges at a tight tolerance, and no
+    # verdict contradicts its case's expect.
+    tight = members[(members["integrator.rtol"] == 1e-10) & members["label"].str.startswith("reachable")]
+    assert (tight["verdict"] == "converged").all() and len(tight) == 3
+    assert cases["n_wrong"].sum() == 0
+    # The --set horizon=1e4 case continued the stored 1e3 run instead of starting over, as the page says.
+    longer = cases[cases["horizon"] == 1e4]
+    assert longer["label"].tolist() == ["reachable toy integrator.rtol=1e-06"]
+    short = cases[(cases["horizon"] == 1e3) & (cases["label"] == longer["label"].iloc[0])]
+    assert _sql(path, "SELECT continued_from FROM states WHERE case_id = ?", longer["case_id"].iloc[0]) == [
+        (short["case_id"].iloc[0],)]
+    runs = res.runs()
+    assert len(runs) == 2 and runs["command"].iloc[1].startswith("sadbench run docs/examples/results/results_demo.yaml -k")
+
+
+def test_results_page_notebook_output_and_figure(results_page):
+    root, _, notebook = results_page
+    path = root / "results" / "results_demo.sqlite"
+    (flows,) = _sql(path, "SELECT COUNT(*), COUNT(DISTINCT s.case_id || '/' || s.seed) FROM series s JOIN cases c "
+                          "USING (case_id) WHERE json_extract(c.params, '$.integrator.rtol') = 1e-10 "
+                          "AND json_extract(c.params, '$.horizon') = 1000")
+    assert f"{flows[0]} saved times of {flows[1]} flows -> results/results_demo.png" in notebook
+    assert flows[1] == 6
+    assert (root / "results" / "results_demo.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert "converged" in notebook and "critical_point" in notebook  # the reasons of the undecided members
+
+
+def test_results_page_compare_and_exports(results_page):
+    root, commands, _ = results_page
+    assert "0 regressions, 0 improvements, 0 verdict changes, 0 cases with changed numbers" in commands
+    assert "only in A: reachable toy integrator.rtol=1e-06" in commands
+    assert commands.count(" 1/3") == 4  # every case of B timed 3 times, of A once
+    res = sadbench.open_results(root / "results" / "results_demo.sqlite")
+    pd.testing.assert_frame_equal(pd.read_parquet(root / "results" / "series.parquet"), res.series())
+    cases = pd.read_csv(root / "results" / "cases.csv")
+    assert cases["case_id"].tolist() == res.cases()["case_id"].tolist()
+    np.testing.assert_array_equal(cases["loss_final"], res.cases()["loss_final"])  # full precision
+    lines = (root / "results" / "members.jsonl").read_text().splitlines()
+    members = res.members()
+    assert len(lines) == len(members) and list(json.loads(lines[0])) == list(members.columns)
+    assert lines[0] in commands  # head -n 1 printed it

@@ -15,7 +15,8 @@ from sadbench.suites.runner import run_suite
 from sadbench.suites.store import CaseRecord, open_results
 from sadbench.suites.suite import load_suite
 
-TINY = Path(__file__).resolve().parent / "suites" / "tiny.yaml"
+SUITES = Path(__file__).resolve().parent / "suites"
+TINY = SUITES / "tiny.yaml"
 _VOLATILE = ("wall_time", "worker", "finished_at", "run_id", "wall_times", "wall_time_min", "wall_time_median",
              "compile_time")
 
@@ -103,3 +104,53 @@ def test_progress_on_a_terminal_redraws_a_bar_with_counts_and_eta():
 
 def test_durations():
     assert [duration(s) for s in (5, 65, 3725, float("nan"))] == ["5s", "1m05s", "1h02m", "?"]
+
+
+LOSING = """\
+# Four cases of at least 0.5 s each; the one with die_once kills its Dask worker the first time it runs.
+plugins: [{plugin}]
+defaults:
+  network: {{widths: [1, 1, 1], activation: tanh, bias: false}}
+  init: {{scheme: normal}}
+  target: {{name: points, X: [1, 2], Y: [1, 2]}}
+  integrator: {{name: dopri5, rtol: 1.0e-8, atol: 1.0e-8}}
+  horizon: 5.0
+  seeds: [0, 1]
+grid:
+  target.Y: [[1, 2], [0.5, 1], [1, 1]]
+cases:
+  - label: lost
+    detectors: [{{die_once: {{marker: {marker}, spare_pid: {pid}}}}}]
+  - label: kept
+    detectors: [nonfinite]
+"""
+
+
+def finished(path):
+    with open_results(path) as store:
+        return {row["label"]: row["finished_at"] for row in store.cases() if row["error"] is None}
+
+
+def test_a_dask_run_resumes_after_a_lost_worker(tmp_path):
+    """A worker SIGKILLed in the middle of a case: the other cases are stored, the lost one is not stored as
+    failed, the run says to run again, and running again runs exactly the missing cases, recomputing none."""
+    dask = pytest.importorskip("dask")
+    pytest.importorskip("distributed")
+    suite_file = tmp_path / "losing.yaml"
+    suite_file.write_text(LOSING.format(plugin=SUITES / "die_once_plugin.py", marker=tmp_path / "died",
+                                        pid=os.getpid()))
+    suite = load_suite(suite_file)
+    labels = {case.label for case in suite.cases}
+    with dask.config.set({"distributed.scheduler.allowed-failures": 0}):  # the first death loses the case
+        with pytest.raises(SadbenchError, match=r"cases were lost with their Dask workers \(.*'lost .*"
+                                                r"finished cases are stored: run again to go on$"):
+            run_suite(suite, tmp_path, executor=Dask(jobs=2))
+    assert (tmp_path / "died").exists()
+    path = tmp_path / "losing.sqlite"
+    before = finished(path)
+    assert before and any(label.startswith("lost") for label in labels - set(before))  # not stored as failed
+    again = run_suite(load_suite(suite_file), tmp_path, executor=Dask(jobs=2))
+    assert {r.label for r in again.results} == labels - set(before)  # only the lost ones ran
+    assert {t.label for t in again.skipped} == set(before)
+    after = finished(path)
+    assert set(after) == labels and {label: after[label] for label in before} == before  # none recomputed

@@ -3,37 +3,41 @@ as LSODA does, and recording every switch.
 
 The choice follows the problem and the horizon. Stiffness is detected for free from dopri5's own stages
 (Hairer's test: h·ρ with ρ ≈ ||f(y₁) − f(ŷ₇)|| / ||y₁ − ŷ₇||, a lower bound of the spectral radius, at least
-``STIFF_HRHO`` against dopri5's real stability boundary 3.3, on ``STIFF_VOTES`` accepted steps, reset by
-``NONSTIFF_RESET`` non-stiff ones in a row), so a short horizon, or a flow whose stiffness fades (logistic
-losses, λ_max ~ 1/t), stays explicit. The stiff partner is BDF with exact Hessians while P ≤
-``dense_limit`` (a dense P × P eigendecomposition per Jacobian), and matrix-free RKC above. Back to dopri5
-when the stiff method's steps are small enough for dopri5's stability (h·ρ < ``NONSTIFF_HRHO``, ρ from the
-Jacobian's eigenvalues or RKC's estimate) on ``NONSTIFF_VOTES`` steps in a row. Without second derivatives
-(an activation with no σ″) it stays with dopri5.
+``STIFF_HRHO`` on ``STIFF_VOTES`` accepted steps, reset by ``NONSTIFF_RESET`` non-stiff ones in a row), so a
+short horizon stays explicit. The threshold is low, 0.3 against dopri5's real stability boundary 3.3: a BDF
+step costs about 3.5 gradients and dopri5's 6, and at rtol 1e-8 BDF's steps are as long as dopri5's even
+where accuracy, not stability, limits them (SAD 2D to t = 1e4: switching at h·ρ > 2.5 left dopri5 running to
+t = 53 and cost 10 s of CPU, at 0.3 it switches at t ≈ 3 and the run costs 5.3 s). The stiff partner is BDF
+(:mod:`sadbench.solvers.bdf`), by default with the low-rank Lanczos Jacobian, whose cost grows like n·P, not
+P³, so it serves every P (it replaced RKC above 1000 parameters). Back to dopri5 when BDF's steps are so
+short that the flow is not stiff at them (h·ρ < ``NONSTIFF_HRHO``, ρ from the Jacobian's extreme
+eigenvalues) on ``NONSTIFF_VOTES`` steps in a row: a flow whose stiffness fades (logistic losses,
+λ_max ~ 1/t). Without second derivatives (an activation with no σ″) it stays with dopri5.
 """
 
 import math
 
 import numpy as np
 
+from sadbench.jit import compiled
 from sadbench.solvers import attempts
 from sadbench.solvers import bdf
 from sadbench.solvers import jacobian
-from sadbench.solvers import rkc
+from sadbench.solvers import rk
 from sadbench import signatures as sig
-from sadbench.jit import compiled
 from sadbench.solvers.control import step_factor
 from sadbench.solvers.rk import pack_tableau, rk_attempt
 from sadbench.specs import Integrator
 
-STIFF_HRHO, STIFF_VOTES, NONSTIFF_RESET = 2.5, 15, 6
-NONSTIFF_HRHO, NONSTIFF_VOTES = 1.0, 15
+
+STIFF_HRHO, STIFF_VOTES, NONSTIFF_RESET = 0.3, 15, 6
+NONSTIFF_HRHO, NONSTIFF_VOTES = 0.1, 15
 MAX_LOGGED = 64
-MODES = ("dopri5", "bdf", "rkc")
-NONSTIFF, STIFF_DENSE, STIFF_MATRIX_FREE = 0, 1, 2
+MODES = ("dopri5", "bdf")
+NONSTIFF, STIFF = 0, 1
 
 # Header after the shared one: mode, stiffness votes, calm steps, dopri5's previous error, "no σ″", P,
-# accepted steps per mode (3), the number of switches, then the first MAX_LOGGED switch times and modes.
+# accepted steps per mode (2), the number of switches, then the first MAX_LOGGED switch times and modes.
 MODE, VOTES, CALM, ERR_PREV, NO_SECOND, N_PARAMS = range(attempts.HEADER, attempts.HEADER + 6)
 STEPS = attempts.HEADER + 6
 SWITCHES = STEPS + len(MODES)
@@ -57,7 +61,7 @@ def _switch(work, t, mode):
 
 @compiled()
 def _nonstiff_step(functions, prob, dopri, t, y, f, h, y_new, f_new, work, rk_work, stiff_work, rtol, atol,
-                   outcome, dense_limit):
+                   outcome):
     """A dopri5 step with its PI control, and Hairer's stiffness test when the step is accepted."""
     P = y.size
     err, n_grad, loss_new = rk_attempt(functions, prob, dopri, t, y, f, h, y_new, f_new, rk_work, rtol, atol)
@@ -86,7 +90,7 @@ def _nonstiff_step(functions, prob, dopri, t, y, f, h, y_new, f_new, work, rk_wo
     if work[VOTES] >= STIFF_VOTES and work[NO_SECOND] == 0.0:
         probe = rk_work[:P]  # one Hessian-vector product tells whether σ″ exists (NaN without)
         if math.isfinite(functions[1](prob, y_new, f_new, probe)) and math.isfinite(probe.sum()):
-            _switch(work, t + h, STIFF_DENSE if P <= dense_limit else STIFF_MATRIX_FREE)
+            _switch(work, t + h, STIFF)
             stiff_work[attempts.STARTED] = 0.0
         else:
             work[NO_SECOND] = 1.0
@@ -96,30 +100,23 @@ def _nonstiff_step(functions, prob, dopri, t, y, f, h, y_new, f_new, work, rk_wo
 
 @compiled(sig.ATTEMPT)
 def auto_attempt(functions, prob, params, t, y, f, h, y_new, f_new, work, rtol, atol):
-    dense_limit, n_dopri = params[0], int(params[1])
-    dopri = params[2 : 2 + n_dopri]
-    bdf_params = params[2 + n_dopri : params.size - 1]
-    rkc_params = params[params.size - 1 :]
+    n_dopri = int(params[0])
+    dopri = params[1 : 1 + n_dopri]
+    bdf_params = params[1 + n_dopri :]
     P = y.size
     rk_work = work[HEADER : HEADER + (DOPRI_STAGES + 1) * P]
     stiff_work = work[HEADER + (DOPRI_STAGES + 1) * P :]
     outcome = attempts.begin(work, t)
     work[N_PARAMS] = P
-    mode = int(work[MODE])
-    if mode == NONSTIFF:
+    if work[MODE] == NONSTIFF:
         return _nonstiff_step(functions, prob, dopri, t, y, f, h, y_new, f_new, work, rk_work, stiff_work, rtol,
-                              atol, outcome, dense_limit)
-    if mode == STIFF_DENSE:
-        err, n_grad, loss_new = bdf.bdf_attempt(functions, prob, bdf_params, t, y, f, h, y_new, f_new,
-                                                stiff_work, rtol, atol)
-        rho = jacobian.spectral_radius(bdf.jacobian_region(stiff_work, P), P)
-    else:
-        err, n_grad, loss_new = rkc.rkc_attempt(functions, prob, rkc_params, t, y, f, h, y_new, f_new,
-                                                stiff_work, rtol, atol)
-        rho = stiff_work[rkc.RHO] / rkc.RHO_SAFETY
+                              atol, outcome)
+    err, n_grad, loss_new = bdf.bdf_attempt(functions, prob, bdf_params, t, y, f, h, y_new, f_new, stiff_work,
+                                            rtol, atol)
+    rho = jacobian.spectral_radius(bdf.jacobian_region(stiff_work, P, bdf_params), P)
     work[attempts.PROPOSAL] = stiff_work[attempts.PROPOSAL]
     if err <= 1.0 and math.isfinite(loss_new):
-        work[STEPS + mode] += 1.0
+        work[STEPS + STIFF] += 1.0
         work[CALM] = work[CALM] + 1.0 if h * rho < NONSTIFF_HRHO else 0.0
         if work[CALM] >= NONSTIFF_VOTES:
             _switch(work, t + h, NONSTIFF)
@@ -128,18 +125,17 @@ def auto_attempt(functions, prob, params, t, y, f, h, y_new, f_new, work, rtol, 
     return err, n_grad, loss_new
 
 
-def _work_size(P, dense_limit):
-    stiff = bdf.work_size(P) if P <= dense_limit else rkc.work_size(P)
-    return HEADER + (DOPRI_STAGES + 1) * P + stiff
+def _work_size(P, bdf_params):
+    return HEADER + (DOPRI_STAGES + 1) * P + int(bdf.work_size(P, bdf_params))
 
 
-def _describe_with(dense_limit):
+def _describe_with(bdf_params):
+    describe_bdf = bdf.describe_with(bdf_params)
+
     def describe(work):
         P = int(work[N_PARAMS])
         n = int(work[SWITCHES])
         logged = min(n, MAX_LOGGED)
-        stiff_mode = STIFF_DENSE if P <= dense_limit else STIFF_MATRIX_FREE
-        stiff_work = work[HEADER + (DOPRI_STAGES + 1) * P :]
         return {
             "steps": {name: int(work[STEPS + i]) for i, name in enumerate(MODES) if work[STEPS + i] > 0},
             "switches": n,
@@ -147,20 +143,22 @@ def _describe_with(dense_limit):
             "switched_to": [MODES[int(m)] for m in work[LOG_MODE : LOG_MODE + logged]],
             "mode": MODES[int(work[MODE])],
             "second_derivatives": bool(work[NO_SECOND] == 0.0),
-            MODES[stiff_mode]: (bdf.describe if stiff_mode == STIFF_DENSE else rkc.describe)(stiff_work),
+            "bdf": describe_bdf(work[HEADER + (DOPRI_STAGES + 1) * P :]),
         }
 
     return describe
 
 
 class Auto(Integrator):
-    """dopri5 and a stiff method (BDF up to ``dense_limit`` parameters, RKC above), switched automatically."""
+    """dopri5 and BDF, switched automatically; ``bdf_options`` go to :func:`sadbench.solvers.bdf.pack`
+    (e.g. ``jacobian="dense"``)."""
 
-    def __init__(self, name, dopri5_tableau, dense_limit=1000, description=""):
+    def __init__(self, name, dopri5_tableau, description="", **bdf_options):
         dopri = pack_tableau(dopri5_tableau)
-        params = np.concatenate([[dense_limit, dopri.size], dopri, bdf.pack(), [2000.0]]).astype(np.float64)
+        bdf_params = bdf.pack(**bdf_options)
+        params = np.concatenate([[dopri.size], dopri, bdf_params]).astype(np.float64)
         super().__init__(
-            name=name, order=5, attempt=auto_attempt, work_size=lambda P: _work_size(P, dense_limit),
-            params=params, error_order=4, stiff=True, step_control="method",
-            describe=_describe_with(dense_limit), description=description,
+            name=name, order=5, attempt=auto_attempt, work_size=lambda P: _work_size(P, bdf_params),
+            params=params, error_order=4,
+            stiff=True, step_control="method", describe=_describe_with(bdf_params), description=description,
         )

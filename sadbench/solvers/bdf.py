@@ -1,17 +1,30 @@
 """Variable-order BDF / NDF (orders 1–5), the algorithm of scipy's ``BDF`` (Shampine–Reichelt's quasi-constant
-step size with a backward-difference array D), compiled, with the exact Hessian as Jacobian.
+step size with a backward-difference array D), compiled, with the Hessian as Jacobian.
 
 What differs from scipy:
 
-- The Jacobian is kept as an eigendecomposition (:mod:`sadbench.solvers.jacobian`), so simplified Newton always
-  uses the exact ``I + c·∇²L`` of the current step size and order; scipy keeps the LU of a stale c.
-- When simplified Newton fails, the step is redone by Newton–Krylov (:mod:`sadbench.solvers.krylov`: exact
-  Hessian-vector products, the Jacobian we have as preconditioner), which also rescues steps whose
-  prediction was poor. Only when that fails too is the Jacobian re-evaluated, or when the Krylov iterations
-  since the last evaluation cost more than one (``JAC_COST_HVP``·P products; on SAD 1D, P = 461, a Jacobian
-  is a 3 ms Hessian and a 31 ms eigendecomposition, a Krylov iteration a 0.06 ms product and a 0.1 ms
-  preconditioner solve): the ski-rental rule, within twice the cost of the better choice in hindsight.
-  On SAD 1D to t = 1e7 this takes the Jacobian evaluations from 558 (scipy's rule) to about 50.
+- The Jacobian is kept in a form that solves ``(I + c·∇²L) x = b`` for *any* c without refactorising, so
+  simplified Newton always uses the ``I + c·∇²L`` of the current step size and order (scipy keeps the LU of a
+  stale c). ``jacobian="lanczos"`` (the default) keeps a low-rank model from Lanczos on Hessian-vector
+  products (:mod:`sadbench.solvers.lanczos`): O(m·nP) to build, no P × P matrix, no O(P³);
+  ``jacobian="dense"`` the exact Hessian eigendecomposed (:mod:`sadbench.solvers.jacobian`), P products and
+  an O(P³) eigendecomposition. Measured on SAD 2D (P = 1741, 2000 points) to t = 1e4: a dense Jacobian costs
+  about 5 s, a Lanczos model about 30 gradients' worth (docs/cost-model.md).
+- The Jacobian goes stale within a few steps on divergent mse flows whatever its form: a stiff eigenvector
+  (c·λ ~ 10³) that turns by φ slows simplified Newton to a rate of about φ·√(c·λ). Simplified Newton is
+  therefore Anderson-mixed (``anderson`` = 4 differences, :mod:`sadbench.solvers.anderson`), which removes
+  those few directions from the residuals it computes anyway (SAD 2D to t = 1e6: a third fewer Jacobians,
+  a fifth less time). A low-rank model is cheap, so when simplified Newton fails with a stale one it is
+  simply renewed at y. When it fails with a
+  fresh Jacobian, or with a stale dense one, the step is redone by Newton–Krylov
+  (:mod:`sadbench.solvers.krylov`: exact Hessian-vector products, the Jacobian we have as preconditioner),
+  which also rescues steps whose prediction was poor; a dense Jacobian is re-evaluated only when that fails
+  too, or when the Krylov products since the last evaluation cost more than one (P products, or the last
+  Lanczos run's): the ski-rental rule, within twice the cost of the better choice in hindsight.
+- Newton stops at ``newton_tol`` = 0.03 in the error test's scaled norm (where the local error must be ≤ 1),
+  as CVODE (0.1) and LSODE (about 0.1) do; scipy's ``min(0.03, √rtol)`` asks 1e-4 at rtol = 1e-8, which
+  costs Newton iterations and makes a stale Jacobian fail sooner, for nothing: measured on SAD 1D and 2D
+  the agreement with a tight reference is the same (docs/cost-model.md). ``newton_tol=None`` restores scipy's.
 - The method chooses its next step and order itself (``step_control="method"``), and a step is committed to
   D lazily, at the next attempt, once the driver's moving on to a new t shows that it was accepted.
 """
@@ -20,21 +33,32 @@ import math
 
 import numpy as np
 
+from sadbench.jit import compiled
+from sadbench.solvers import anderson
 from sadbench.solvers import attempts
 from sadbench.solvers import jacobian
 from sadbench.solvers import krylov
+from sadbench.solvers import lanczos
 from sadbench import signatures as sig
-from sadbench.jit import compiled
 from sadbench.solvers.vectors import copy, copy_rows
 from sadbench.specs import Integrator
+
 
 MAX_ORDER = 5
 NEWTON_MAXITER = 4
 MIN_FACTOR, MAX_FACTOR = 0.2, 10.0
 NDF_KAPPA = (0.0, -0.1850, -1.0 / 9.0, -0.0823, -0.0415, 0.0)
 EPS = np.finfo(float).eps
-KRYLOV_DIM, KRYLOV_ETA = 40, 1e-6
+KRYLOV_DIM, KRYLOV_ETA = 40, 1e-3
 JAC_COST_HVP = 1.0
+LANCZOS_TOL, LANCZOS_GROWTH, LANCZOS_RANK = 0.05, 4.0, 160
+NEWTON_TOL = 0.03
+FORMS = ("dense", "lanczos")
+PRODUCTS = ("exact", "difference")
+DENSE, LOW_RANK = 0.0, 1.0
+# params after the method's coefficients
+SINGLE, FORM, RANK, TOL, GROWTH, NEWTON, DIFFERENCE, ANDERSON = 20, 21, 22, 23, 24, 25, 26, 27
+ANDERSON_DEPTH, ANDERSON_MAXITER = 4, 8
 
 # Work header after the shared one.
 ORDER, N_EQUAL, H_D, PENDING, NEXT_ORDER, RESET_EQUAL, FRESH_JAC, KRYLOV = range(attempts.HEADER,
@@ -45,40 +69,68 @@ HEADER = attempts.HEADER + 14
 ROWS = MAX_ORDER + 3
 
 
-def pack(min_order=1, max_order=MAX_ORDER, kappa=NDF_KAPPA, eigenvectors="float32"):
-    """``[min_order, max_order, α (6), γ (6), error constants (6), single]``; kappa = 0 gives classical BDF;
-    ``eigenvectors`` is the precision of the Jacobian's Q (:mod:`sadbench.solvers.jacobian`)."""
+def pack(min_order=1, max_order=MAX_ORDER, kappa=NDF_KAPPA, eigenvectors="float32", jacobian="lanczos",
+         rank=LANCZOS_RANK, lanczos_tol=LANCZOS_TOL, growth=LANCZOS_GROWTH, products="difference",
+         newton_tol=NEWTON_TOL, anderson=ANDERSON_DEPTH):
+    """``[min_order, max_order, α (6), γ (6), error constants (6), single, form, rank, tol, growth, newton_tol,
+    difference, anderson]``. kappa = 0 gives classical BDF. ``jacobian`` is "lanczos" (a low-rank model of at most
+    ``rank`` Ritz pairs, accurate to ``lanczos_tol`` for c up to ``growth`` times the c of its evaluation,
+    from ``products`` "difference" (of gradients) or "exact" (Hessian-vector products):
+    :mod:`sadbench.solvers.lanczos`) or "dense" (the eigendecomposed Hessian, its eigenvectors in
+    ``eigenvectors`` precision: :mod:`sadbench.solvers.jacobian`). ``newton_tol`` ends Newton (None: scipy's
+    rule); ``anderson`` differences mix simplified Newton's iterates (0: plain simplified Newton)."""
     if eigenvectors not in ("float32", "float64"):
         raise ValueError(f"eigenvectors must be 'float32' or 'float64', got {eigenvectors!r}")
+    if jacobian not in FORMS:
+        raise ValueError(f"jacobian must be one of {', '.join(map(repr, FORMS))}, got {jacobian!r}")
+    if products not in PRODUCTS:
+        raise ValueError(f"products must be one of {', '.join(map(repr, PRODUCTS))}, got {products!r}")
+    if not (int(rank) >= 1 and lanczos_tol > 0 and growth >= 1):
+        raise ValueError(f"need rank >= 1, lanczos_tol > 0 and growth >= 1; got {rank}, {lanczos_tol}, {growth}")
+    if newton_tol is not None and not 0 < newton_tol < 1:
+        raise ValueError(f"newton_tol must be in (0, 1) or None, got {newton_tol}")
+    if not 0 <= int(anderson) <= KRYLOV_DIM:
+        raise ValueError(f"anderson must be between 0 and {KRYLOV_DIM}, got {anderson}")
     kappa = np.asarray(kappa, dtype=np.float64)
     gamma = np.concatenate([[0.0], np.cumsum(1.0 / np.arange(1, MAX_ORDER + 1))])
     alpha = (1.0 - kappa) * gamma
     error_const = kappa * gamma + 1.0 / np.arange(1, MAX_ORDER + 2)
     single = 1.0 if eigenvectors == "float32" else 0.0
-    return np.concatenate([[min_order, max_order], alpha, gamma, error_const, [single]]).astype(np.float64)
+    tail = [single, FORMS.index(jacobian), int(rank), lanczos_tol, growth, newton_tol or 0.0,
+            PRODUCTS.index(products), int(anderson)]
+    return np.concatenate([[min_order, max_order], alpha, gamma, error_const, tail]).astype(np.float64)
 
 
 @compiled()
-def work_size(P):
-    return HEADER + ROWS * P + 5 * P + (MAX_ORDER + 1) * P + jacobian.jacobian_size(P) \
+def matrix_size(P, params):
+    """Length of the Jacobian region: a dense eigendecomposition, or a Lanczos model of ``rank`` Ritz pairs."""
+    if params[FORM] == LOW_RANK:
+        return lanczos.region_size(P, min(int(params[RANK]), P))
+    return jacobian.jacobian_size(P)
+
+
+@compiled()
+def work_size(P, params):
+    return HEADER + ROWS * P + 5 * P + (MAX_ORDER + 1) * P + matrix_size(P, params) \
         + krylov.krylov_size(P, KRYLOV_DIM)
 
 
 @compiled()
-def jacobian_region(work, P):
-    """The eigendecomposed Jacobian inside a BDF work vector (for callers that read its eigenvalues)."""
+def jacobian_region(work, P, params):
+    """The Jacobian inside a BDF work vector (for callers that read its eigenvalues: ``jacobian.solve`` and
+    ``jacobian.spectral_radius`` take either form)."""
     o = HEADER + ROWS * P + 5 * P + (MAX_ORDER + 1) * P
-    return work[o : o + jacobian.jacobian_size(P)]
+    return work[o : o + matrix_size(P, params)]
 
 
 @compiled()
-def _krylov_region(work, P):
-    o = HEADER + ROWS * P + 5 * P + (MAX_ORDER + 1) * P + jacobian.jacobian_size(P)
+def _krylov_region(work, P, params):
+    o = HEADER + ROWS * P + 5 * P + (MAX_ORDER + 1) * P + matrix_size(P, params)
     return work[o : o + krylov.krylov_size(P, KRYLOV_DIM)]
 
 
 @compiled()
-def _regions(work, P):
+def _regions(work, P, params):
     """Views of D (ROWS, P), the pending correction d, ψ, the scale, Δy, a spare vector, D scratch, the
     Jacobian region."""
     o = HEADER
@@ -91,7 +143,7 @@ def _regions(work, P):
     spare = work[o + 4 * P : o + 5 * P]
     o += 5 * P
     D_tmp = work[o : o + (MAX_ORDER + 1) * P].reshape((MAX_ORDER + 1, P))
-    return D, d, psi, scale, dy, spare, D_tmp, jacobian_region(work, P)
+    return D, d, psi, scale, dy, spare, D_tmp, jacobian_region(work, P, params)
 
 
 @compiled()
@@ -126,58 +178,76 @@ def _norm(v, scale):
 
 
 @compiled()
-def _newton(functions, prob, y, c, psi, jac, scale, tol, d, dy, f, space):
+def _newton(functions, prob, y, c, psi, jac, scale, tol, d, dy, f, space, difference):
     """Newton for y = y_pred + d, d = c·f(y) − ψ (scipy's ``solve_bdf_system``); y starts at the prediction
     and ends at the solution. Simplified Newton with the stored Jacobian when ``space`` is empty, else
-    Newton–Krylov. Returns (converged, iterations, Hessian-vector products, whether GMRES failed)."""
+    Newton–Krylov (products by differences of gradients if ``difference``). Returns (converged, iterations,
+    Hessian-vector products, whether GMRES failed)."""
     d[:] = 0.0
     dy_norm_old = -1.0
-    products = 0
+    hvps = 0
+    gradient = krylov.gradient_slot(space, y.size) if space.size > 0 else space
     for k in range(NEWTON_MAXITER):
         functions[0](prob, y, f)
         for p in range(y.size):
             if not math.isfinite(f[p]):
-                return False, k + 1, products, False
+                return False, k + 1, hvps, False
+        if space.size > 0:
+            gradient[:] = f
+        for p in range(y.size):
             f[p] = c * f[p] - psi[p] - d[p]
         if space.size > 0:
-            solved, used = krylov.gmres(functions[1], prob, y, c, jac, f, dy, space, KRYLOV_DIM, KRYLOV_ETA)
-            products += used
+            solved, used = krylov.gmres(functions, prob, y, difference, c, jac, f, dy, space, KRYLOV_DIM,
+                                        KRYLOV_ETA)
+            hvps += used
             if not solved:
-                return False, k + 1, products, True
+                return False, k + 1, hvps, True
         elif not jacobian.solve(jac, c, f, dy):
-            return False, k + 1, products, False
+            return False, k + 1, hvps, False
         dy_norm = _norm(dy, scale)
         rate = dy_norm / dy_norm_old if dy_norm_old > 0.0 else -1.0
         # scipy's test predicts the remaining iterations from a linear rate: right for simplified Newton,
         # too pessimistic for Newton–Krylov, which converges quadratically and only has to contract.
         too_slow = space.size == 0 and rate ** (NEWTON_MAXITER - k) / (1.0 - rate) * dy_norm > tol
         if rate >= 0.0 and (rate >= 1.0 or too_slow):
-            return False, k + 1, products, False
+            return False, k + 1, hvps, False
         y += dy
         d += dy
         if dy_norm == 0.0 or (rate >= 0.0 and rate / (1.0 - rate) * dy_norm < tol):
-            return True, k + 1, products, False
+            return True, k + 1, hvps, False
         dy_norm_old = dy_norm
-    return False, NEWTON_MAXITER, products, False
+    return False, NEWTON_MAXITER, hvps, False
 
 
 @compiled()
-def _refresh(functions, prob, y, jac, work, single):
-    """Evaluate the Jacobian at y and go back to simplified Newton; False without second derivatives."""
+def _refresh(functions, prob, y, f, jac, work, params, c):
+    """Evaluate the Jacobian at y (for step coefficients c = h/α near ``c``) and go back to simplified
+    Newton; False without second derivatives."""
     work[N_JAC] += 1.0
     work[FRESH_JAC] = 1.0
     work[KRYLOV] = 0.0
     work[HVP_SINCE] = 0.0
-    return jacobian.evaluate(functions, prob, y, jac, single)
+    if params[FORM] == LOW_RANK:
+        finite, used = lanczos.evaluate(functions, prob, y, f, jac, params[GROWTH] * c, params[TOL],
+                                            params[DIFFERENCE] > 0.0)
+        work[N_HVP] += used
+        return finite
+    return jacobian.evaluate(functions, prob, y, jac, params[SINGLE] > 0.0)
+
+
+@compiled()
+def _jacobian_cost(jac, P):
+    """A Jacobian evaluation's cost in Hessian-vector products: P for the dense Hessian (plus its
+    eigendecomposition), the products of the last Lanczos run for the low-rank model."""
+    return lanczos.cost(jac) if jac[0] == lanczos.KIND else JAC_COST_HVP * P
 
 
 @compiled(sig.ATTEMPT)
 def bdf_attempt(functions, prob, params, t, y, f, h, y_new, f_new, work, rtol, atol):
     min_order, max_order = int(params[0]), int(params[1])
     alpha, gamma, error_const = params[2:8], params[8:14], params[14:20]
-    single = params[20] > 0.0
     P = y.size
-    D, d, psi, scale, dy, spare, D_tmp, jac = _regions(work, P)
+    D, d, psi, scale, dy, spare, D_tmp, jac = _regions(work, P, params)
 
     outcome = attempts.begin(work, t)
     if outcome == attempts.FIRST:
@@ -186,7 +256,7 @@ def bdf_attempt(functions, prob, params, t, y, f, h, y_new, f_new, work, rtol, a
         work[H_D] = h
         work[ORDER] = min_order
         work[N_EQUAL] = 0.0
-        if not _refresh(functions, prob, y, jac, work, single):
+        if not _refresh(functions, prob, y, f, jac, work, params, h / alpha[min_order]):
             return math.nan, 0.0, math.nan
     elif outcome == attempts.ACCEPTED:
         work[FRESH_JAC] = 0.0
@@ -199,8 +269,8 @@ def bdf_attempt(functions, prob, params, t, y, f, h, y_new, f_new, work, rtol, a
             work[N_EQUAL] = 0.0 if work[RESET_EQUAL] > 0.0 else work[N_EQUAL] + 1.0
             work[ORDER] = work[NEXT_ORDER]
     work[PENDING] = 0.0
-    if work[KRYLOV] > 0.0 and work[HVP_SINCE] >= JAC_COST_HVP * P:
-        if not _refresh(functions, prob, y, jac, work, single):
+    if work[KRYLOV] > 0.0 and work[HVP_SINCE] >= _jacobian_cost(jac, P):
+        if not _refresh(functions, prob, y, f, jac, work, params, h / alpha[int(work[ORDER])]):
             return math.nan, 0.0, math.nan
     order = int(work[ORDER])
     if h > MAX_FACTOR * work[H_D]:
@@ -225,19 +295,33 @@ def bdf_attempt(functions, prob, params, t, y, f, h, y_new, f_new, work, rtol, a
         scale[p] = atol + rtol * abs(y_new[p])
     copy(spare, y_new)
     c = h / alpha[order]
-    tol = max(10.0 * EPS / rtol, min(0.03, math.sqrt(rtol)))
+    tol = params[NEWTON] if params[NEWTON] > 0.0 else max(10.0 * EPS / rtol, min(0.03, math.sqrt(rtol)))
     n_grad = 0.0
-    space = _krylov_region(work, P)
+    space = _krylov_region(work, P, params)
     while True:
-        converged, n_iter, products, _ = _newton(functions, prob, y_new, c, psi, jac, scale, tol, d, dy, f_new,
-                                                 space if work[KRYLOV] > 0.0 else space[:0])
+        if work[KRYLOV] == 0.0 and params[ANDERSON] > 0.0:
+            # the Krylov region is idle during simplified Newton: it holds the mixing history
+            # (anderson.history_size(P, depth) <= krylov.krylov_size(P, KRYLOV_DIM) for depth <= KRYLOV_DIM)
+            converged, n_iter = anderson.solve(functions, prob, y_new, c, psi, jac, scale, tol, d, dy, f_new, space,
+                                               int(params[ANDERSON]), ANDERSON_MAXITER)
+            hvps = 0
+        else:
+            converged, n_iter, hvps, _ = _newton(functions, prob, y_new, c, psi, jac, scale, tol, d, dy, f_new,
+                                                 space if work[KRYLOV] > 0.0 else space[:0],
+                                                 params[DIFFERENCE] > 0.0)
         n_grad += n_iter
         work[N_NEWTON] += n_iter
-        work[N_HVP] += products
-        work[HVP_SINCE] += products
+        work[N_HVP] += hvps
+        work[HVP_SINCE] += hvps
         if converged:
             break
         copy(y_new, spare)
+        if work[KRYLOV] == 0.0 and work[FRESH_JAC] == 0.0 and params[FORM] == LOW_RANK:
+            # A low-rank model costs a few dozen products, less than Newton–Krylov on the steps until the
+            # ski-rental rule would renew it: renew it now, and stay with simplified Newton.
+            if not _refresh(functions, prob, y, f, jac, work, params, c):
+                return math.nan, n_grad, math.nan
+            continue
         if work[KRYLOV] == 0.0:
             work[KRYLOV] = 1.0  # exact Newton, the Jacobian we have as preconditioner
             continue
@@ -245,7 +329,7 @@ def bdf_attempt(functions, prob, params, t, y, f, h, y_new, f_new, work, rtol, a
             break
         # At y, not at the prediction: a prediction bad enough to fail Newton is no place to linearise,
         # and this Jacobian stays in use while the step is halved.
-        if not _refresh(functions, prob, y, jac, work, single):
+        if not _refresh(functions, prob, y, f, jac, work, params, c):
             return math.nan, n_grad, math.nan
         work[KRYLOV] = 1.0
     if not converged:
@@ -253,7 +337,7 @@ def bdf_attempt(functions, prob, params, t, y, f, h, y_new, f_new, work, rtol, a
         work[attempts.PROPOSAL] = 0.5 * h
         return 1e10, n_grad, math.nan
 
-    safety = 0.9 * (2 * NEWTON_MAXITER + 1) / (2 * NEWTON_MAXITER + n_iter)
+    safety = 0.9 * (2 * NEWTON_MAXITER + 1) / (2 * NEWTON_MAXITER + min(n_iter, NEWTON_MAXITER))
     for p in range(P):
         scale[p] = atol + rtol * abs(y_new[p])
     err = error_const[order] * _norm(d, scale)
@@ -291,23 +375,46 @@ def bdf_attempt(functions, prob, params, t, y, f, h, y_new, f_new, work, rtol, a
     return err, n_grad + 1.0, loss_new
 
 
-def describe(work):
-    return {
-        "jacobian_evaluations": int(work[N_JAC]), "newton_iterations": int(work[N_NEWTON]),
-        "newton_failures": int(work[N_NEWTON_FAIL]), "error_failures": int(work[N_ERROR_FAIL]),
-        "hessian_vector_products": int(work[N_HVP]), "order": int(work[ORDER]),
-    }
+def describe_with(params):
+    """``describe(work)`` of a BDF with these params: its counters, and the rank of a Lanczos Jacobian."""
+
+    def describe(work):
+        stats = {
+            "jacobian_evaluations": int(work[N_JAC]), "newton_iterations": int(work[N_NEWTON]),
+            "newton_failures": int(work[N_NEWTON_FAIL]), "error_failures": int(work[N_ERROR_FAIL]),
+            "hessian_vector_products": int(work[N_HVP]), "order": int(work[ORDER]),
+            "jacobian": FORMS[int(params[FORM])],
+        }
+        if params[FORM] == LOW_RANK and work[N_JAC] > 0:
+            region = jacobian_region(work, _parameters(work.size, params), params)
+            stats["rank"] = int(region[1])
+            stats["lanczos_products"] = int(region[3])
+        return stats
+
+    return describe
+
+
+def _parameters(size, params):
+    """The P whose work_size is ``size`` (work_size increases with P)."""
+    low, high = 1, size
+    while low < high:
+        middle = (low + high) // 2
+        if work_size(middle, params) < size:
+            low = middle + 1
+        else:
+            high = middle
+    return low
 
 
 class BDF(Integrator):
-    """Variable-order NDF/BDF between ``min_order`` and ``max_order`` (equal for a fixed order), with the
-    Jacobian's eigenvectors in ``eigenvectors`` precision (float32: faster solves, same accuracy, since Newton
-    iterates on the float64 residual)."""
+    """Variable-order NDF/BDF between ``min_order`` and ``max_order`` (equal for a fixed order); the other
+    options are :func:`pack`'s: the Jacobian's form (low-rank Lanczos by default, or dense) and Newton's
+    tolerance."""
 
-    def __init__(self, name, min_order=1, max_order=MAX_ORDER, kappa=NDF_KAPPA, eigenvectors="float32",
-                 description=""):
+    def __init__(self, name, min_order=1, max_order=MAX_ORDER, kappa=NDF_KAPPA, description="", **options):
+        params = pack(min_order, max_order, kappa, **options)
         super().__init__(
-            name=name, order=max_order, attempt=bdf_attempt, work_size=work_size,
-            params=pack(min_order, max_order, kappa, eigenvectors), error_order=max_order, stiff=True,
-            second_order=True, step_control="method", describe=describe, description=description,
+            name=name, order=max_order, attempt=bdf_attempt, work_size=lambda P: work_size(P, params),
+            params=params, error_order=max_order, stiff=True, second_order=True, step_control="method",
+            describe=describe_with(params), description=description,
         )

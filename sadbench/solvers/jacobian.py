@@ -18,7 +18,9 @@ import math
 import numpy as np
 
 from sadbench.jit import compiled
+from sadbench.solvers import lanczos
 from sadbench.solvers.vectors import copy, copy_rows
+
 
 #: |1 + c·λ| below this is treated as singular (the step crosses an unstable mode's time scale).
 SINGULAR = 1e-10
@@ -68,14 +70,19 @@ def evaluate(functions, prob, y, jac, single):
 
 @compiled()
 def spectral_radius(jac, P):
-    """max |λ| of the stored Hessian (eigenvalues are stored in ascending order)."""
+    """max |λ| of the stored Hessian (eigenvalues are stored in ascending order), or of a Lanczos model."""
+    if jac[0] == lanczos.KIND:
+        return lanczos.spectral_radius(jac, P)
     lam = jac[1 + P * P : 1 + P * P + P]
     return max(abs(lam[0]), abs(lam[P - 1]))
 
 
 @compiled()
 def solve(jac, c, b, out):
-    """out = (I + c·∇²L)⁻¹ b with the stored eigendecomposition; False if the matrix is (near) singular."""
+    """out = (I + c·∇²L)⁻¹ b with the stored eigendecomposition (or low-rank Lanczos model,
+    :mod:`sadbench.solvers.lanczos`); False if the matrix is (near) singular."""
+    if jac[0] == lanczos.KIND:
+        return lanczos.solve(jac, c, b, out)
     P = b.size
     Q, Q32, lam, tmp, b32, tmp32, out32 = _views(jac, P)
     for p in range(P):

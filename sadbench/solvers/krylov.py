@@ -1,5 +1,6 @@
-"""GMRES for (I + c·∇²L(y)) x = r with exact Hessian-vector products, right-preconditioned by a stale
-eigendecomposed Hessian (:mod:`sadbench.solvers.jacobian`).
+"""GMRES for (I + c·∇²L(y)) x = r with Hessian-vector products (exact, or differences of gradients:
+:mod:`sadbench.solvers.products`), right-preconditioned by a stale Jacobian, dense or low-rank
+(:mod:`sadbench.solvers.jacobian`, :mod:`sadbench.solvers.lanczos`).
 
 A Jacobian evaluation (P Hessian-vector products and an O(P³) eigendecomposition) costs hundreds of
 gradients at P ~ 500; a stale one still makes an excellent preconditioner, since (I + cH_old)⁻¹(I + cH) is
@@ -13,34 +14,44 @@ import numpy as np
 
 from sadbench.jit import compiled
 from sadbench.solvers import jacobian
+from sadbench.solvers import products
 from sadbench.solvers.vectors import dot
 
 
 @compiled()
 def krylov_size(P, m):
-    return (2 * m + 2) * P
+    return (2 * m + 4) * P
 
 
 @compiled()
-def gmres(hvp, prob, y, c, jac, r, x, space, m, eta):
+def gradient_slot(space, P):
+    """Where the caller keeps −∇L(y) for products by differences (the last P floats of ``space``)."""
+    return space[space.size - P :]
+
+
+@compiled()
+def gmres(functions, prob, y, difference, c, jac, r, x, space, m, eta):
     """Solve (I + c·∇²L(y)) x = r to relative residual ``eta`` in at most ``m`` iterations, starting from the
-    preconditioned guess; ``space`` holds (2m + 2)·P floats. Returns (converged, Hessian-vector products)."""
+    preconditioned guess; ``space`` holds :func:`krylov_size` floats, −∇L(y) in its :func:`gradient_slot`
+    when ``difference``. Returns (converged, Hessian-vector products)."""
     P = r.size
     V = space[: (m + 1) * P].reshape((m + 1, P))
     Z = space[(m + 1) * P : (2 * m + 1) * P].reshape((m, P))
     Hv = space[(2 * m + 1) * P : (2 * m + 2) * P]
+    shifted = space[(2 * m + 2) * P : (2 * m + 3) * P]
+    f = gradient_slot(space, P)
     if not jacobian.solve(jac, c, r, x):
         return False, 0
-    hvp(prob, y, x, Hv)
-    products = 1
+    products.product(functions, prob, y, f, x, Hv, shifted, difference)
+    used = 1
     r_norm = math.sqrt(dot(r, r))
     for p in range(P):
         V[0, p] = r[p] - x[p] - c * Hv[p]
     beta = math.sqrt(dot(V[0], V[0]))
     if beta <= eta * r_norm:
-        return True, products
+        return True, used
     if not math.isfinite(beta):
-        return False, products
+        return False, used
     V[0] /= beta
     Hm = np.zeros((m + 1, m))
     cs = np.zeros(m)
@@ -50,9 +61,9 @@ def gmres(hvp, prob, y, c, jac, r, x, space, m, eta):
     k = 0
     for j in range(m):
         if not jacobian.solve(jac, c, V[j], Z[j]):
-            return False, products
-        hvp(prob, y, Z[j], Hv)
-        products += 1
+            return False, used
+        products.product(functions, prob, y, f, Z[j], Hv, shifted, difference)
+        used += 1
         w = V[j + 1]
         for p in range(P):
             w[p] = Z[j, p] + c * Hv[p]
@@ -68,7 +79,7 @@ def gmres(hvp, prob, y, c, jac, r, x, space, m, eta):
             Hm[i + 1, j] = -sn[i] * a + cs[i] * b
         denominator = math.hypot(Hm[j, j], Hm[j + 1, j])
         if denominator == 0.0:
-            return False, products
+            return False, used
         cs[j] = Hm[j, j] / denominator
         sn[j] = Hm[j + 1, j] / denominator
         Hm[j, j] = denominator
@@ -86,4 +97,4 @@ def gmres(hvp, prob, y, c, jac, r, x, space, m, eta):
         coefficients[i] = s / Hm[i, i]
     for i in range(k):
         x += coefficients[i] * Z[i]
-    return abs(g[k]) <= eta * r_norm, products
+    return abs(g[k]) <= eta * r_norm, used

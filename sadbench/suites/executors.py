@@ -133,16 +133,27 @@ class Dask:
             raise SadbenchError(f"cannot reach the Dask scheduler at {self.scheduler}: {exc}") from None
 
     def map(self, fn, tasks, started=_never):
-        from distributed import as_completed
+        """As :meth:`Local.map`; a case whose worker died under it (``KilledWorker``: the scheduler gave up
+        after ``distributed.scheduler.allowed-failures`` deaths) is not the case's fault, so it is not
+        yielded as a failure: it stays unstored, and after the others this raises, so that running again
+        runs exactly the lost cases."""
+        from distributed import KilledWorker, as_completed
 
         client, cluster = self._client()
+        lost = []
         try:
             futures = {client.submit(fn, task, key=f"sadbench-{task.case_id}", pure=False): task for task in tasks}
             for future in as_completed(futures):
                 task = futures[future]
                 exc = future.exception()
+                if isinstance(exc, KilledWorker):
+                    lost.append(task.label)
+                    continue
                 yield task, None if exc else future.result(), exc
         finally:
             client.close()
             if cluster is not None:
                 cluster.close()
+        if lost:
+            raise SadbenchError(f"{len(lost)} cases were lost with their Dask workers ({', '.join(map(repr, lost))}); "
+                                "finished cases are stored: run again to go on")

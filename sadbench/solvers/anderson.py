@@ -1,0 +1,89 @@
+"""Simplified Newton accelerated by Anderson mixing, for BDF's corrector with a stale Jacobian.
+
+Simplified Newton iterates d ← d + g(d), g = M⁻¹(c·f(y_pred + d) − ψ − d), with M a Jacobian from some steps
+ago. On divergent mse flows that M goes stale within a few steps: a stiff eigenvector (c·λ ~ 10³) that has
+turned by φ makes the iteration contract at about φ·√(c·λ) only, and past 1 not at all. The error then lives
+in a few directions, those the turning couples, and Anderson mixing removes them from the residuals the
+iteration computes anyway: with the last ``depth`` differences ΔX of the iterates and ΔG of their g, the
+next iterate is d + g − (ΔX + ΔG)γ with γ minimising ||g − ΔG γ||. On a linear problem that is GMRES on the
+preconditioned system (Walker and Ni 2011), at one gradient per iteration and no Hessian-vector products.
+"""
+
+import math
+
+import numpy as np
+
+from sadbench.jit import compiled
+from sadbench.solvers import jacobian
+
+
+@compiled()
+def history_size(P, depth):
+    return (2 * depth + 2) * P
+
+
+@compiled()
+def _norm(v, scale):
+    s = 0.0
+    for p in range(v.size):
+        s += (v[p] / scale[p]) ** 2
+    return math.sqrt(s / v.size)
+
+
+@compiled()
+def solve(functions, prob, y, c, psi, jac, scale, tol, d, g, f, history, depth, max_iter):
+    """The corrector y = y_pred + d, d = c·f(y) − ψ, by Anderson-mixed simplified Newton with the stored
+    Jacobian; y starts at the prediction and ends at the solution. ``history`` holds :func:`history_size`
+    floats. Converged when the corrections g contract (norms scaled by ``scale``) and rate/(1 − rate)·||g||
+    < ``tol``. Returns (converged, iterations)."""
+    P = y.size
+    dX = history[: depth * P].reshape((depth, P))
+    dG = history[depth * P : 2 * depth * P].reshape((depth, P))
+    g_old = history[2 * depth * P : (2 * depth + 1) * P]
+    step = history[(2 * depth + 1) * P : (2 * depth + 2) * P]
+    d[:] = 0.0
+    g_norm_old = -1.0
+    stored = 0
+    for k in range(max_iter):
+        functions[0](prob, y, f)
+        for p in range(P):
+            if not math.isfinite(f[p]):
+                return False, k + 1
+            f[p] = c * f[p] - psi[p] - d[p]
+        if not jacobian.solve(jac, c, f, g):
+            return False, k + 1
+        step[:] = g
+        if k > 0:
+            slot = (k - 1) % depth
+            for p in range(P):
+                dG[slot, p] = g[p] - g_old[p]
+            stored = min(stored + 1, depth)
+            # γ = argmin ||g − ΔG γ||: normal equations of a few columns, scaled to unit diagonal
+            A = np.zeros((stored, stored))
+            rhs = np.zeros(stored)
+            for i in range(stored):
+                rhs[i] = np.dot(dG[i], g)
+                for j in range(i + 1):
+                    A[i, j] = np.dot(dG[i], dG[j])
+                    A[j, i] = A[i, j]
+            diag = np.sqrt(np.maximum(np.diag(A), 1e-300))
+            A = A / np.outer(diag, diag) + 1e-12 * np.eye(stored)
+            gamma = np.linalg.solve(A, rhs / diag) / diag
+            for i in range(stored):
+                for p in range(P):
+                    step[p] -= gamma[i] * (dX[i, p] + dG[i, p])
+        g_old[:] = g
+        # The test is scipy's on the simplified-Newton corrections g: their ratio is the rate the mixing
+        # achieves (for a linear problem, that of GMRES's residuals, which never grows), and
+        # rate/(1 − rate)·||g|| bounds what is left after the step.
+        g_norm = _norm(g, scale)
+        rate = g_norm / g_norm_old if g_norm_old > 0.0 else -1.0
+        if not math.isfinite(g_norm) or (k >= 2 and rate >= 1.0):
+            return False, k + 1
+        dX[k % depth] = step
+        y += step
+        d += step
+        if g_norm == 0.0 or (0.0 <= rate < 1.0 and rate / (1.0 - rate) * g_norm < tol):
+            return True, k + 1
+        g_norm_old = g_norm
+    return False, max_iter
