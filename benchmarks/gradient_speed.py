@@ -15,7 +15,7 @@ evaluation is not counted) and compared with a numpy float64 matrix product on t
     python benchmarks/gradient_speed.py --precision float32      # the gradient passes in float32 arithmetic
     python benchmarks/gradient_speed.py --compile-times          # seconds to build each activation × loss
     python benchmarks/gradient_speed.py --hessian --widths 1 10 20 10 1 --points 64
-    python benchmarks/gradient_speed.py --breakdown              # ns per pass of one member's gradient, and with literal shapes
+    python benchmarks/gradient_speed.py --breakdown              # ns per pass of one member's gradient
     python benchmarks/gradient_speed.py --thread-scaling         # one thread against all, kernel and matmul
 
 Other processes may load the machine: every figure is the best of ``--repeats`` runs, and the CPU time
@@ -30,7 +30,6 @@ import sys
 import time
 
 import numpy as np
-from literal_shapes import literal_gradient, literal_product
 from numba import get_num_threads, njit, prange, set_num_threads, types
 
 import sadbench
@@ -87,6 +86,8 @@ PASS_REPS = 20000
 #: first-class functions, matching the passes' compiled (and cached) overloads.
 GRADIENT_ARGS = (sig.MATRIX, sig.MATRIX, precision.WIDTHS, types.int64, precision.VEC, precision.VEC, precision.VEC,
                  precision.ACT_FN, precision.LOSS_FN)
+#: The per-chunk passes and the products as first-class functions, as the gradient's entry points pass them.
+CHUNK_PASSES, PRODUCTS = gradient.chunk_passes("float64"), blocks.products("float64")
 PASSES = ("whole gradient", "load_chunk", "propagate", "loss_terms", "backward", "activation loop, one layer",
           "largest layer: W·A", "largest layer: Wᵀ·δ", "largest layer: δ·Aᵀ")
 
@@ -105,15 +106,15 @@ def pass_loop(which, X, Y, widths, bias, work, theta, grad, fdf, terms, reps, W,
     b_values, sums = np.zeros(W.shape[0]), np.zeros(W.shape[0])  # W·A's bias; δ·Aᵀ's row sums
     for _ in range(reps):
         if which == 0:
-            gradient.loss_grad_pass(X, Y, widths, bias, work, theta, grad, -1.0, fdf, terms)
+            gradient.loss_grad_pass(X, Y, widths, bias, work, theta, grad, -1.0, fdf, terms, CHUNK_PASSES, PRODUCTS)
         elif which == 1:
             gradient.load_chunk(X, Y, widths, work, 0, c)
         elif which == 2:
-            gradient.propagate(theta, widths, bias, work, n, c, fdf)
+            gradient.propagate(theta, widths, bias, work, n, c, fdf, PRODUCTS)
         elif which == 3:
             gradient.loss_terms(widths, work, n, c, -1.0 / n, terms, False)
         elif which == 4:
-            gradient.backward(theta, widths, bias, work, n, c, grad, True)
+            gradient.backward(theta, widths, bias, work, n, c, grad, True, PRODUCTS)
         elif which == 5:
             fdf(z, a, g)
         elif which == 6:
@@ -124,67 +125,12 @@ def pass_loop(which, X, Y, widths, bias, work, theta, grad, fdf, terms, reps, W,
             blocks.outer_acc(D, A, G, sums)
 
 
-def time_literal_product(W, A, seconds_generic, repeats):
-    """The largest layer's W·A with literal shapes (:func:`literal_product`) against the generic product."""
-    (n_out, n_in), c = W.shape, A.shape[1]
-    if n_out % 4 or n_in % 4:
-        return
-    b = np.random.default_rng(1).standard_normal(n_out)
-    work = np.concatenate([A.ravel(), np.zeros(n_out * c)])
-    product = literal_product(n_out, n_in, c)
-    product(W, b, work, 1)
-    generic = np.empty((n_out, c))
-    blocks.matmul(W, A, generic, 2, b)
-    if not np.array_equal(work[n_in * c :], generic.ravel()):
-        sys.exit("the literal-shape product differs from blocks.matmul")
-    seconds = best_of(lambda: product(W, b, work, PASS_REPS), repeats) / PASS_REPS
-    share = 100 * seconds / seconds_generic
-    print(f"{'largest layer: W·A, literal':28s} {seconds * 1e9:9.0f} ns  ({share:5.1f}% of the generic W·A, "
-          f"{2 * W.size * c / seconds / 1e9:.1f} GFLOP/s)")
-
-
-@njit(types.float64(*GRADIENT_ARGS))
-def generic_gradient(X, Y, widths, bias, work, theta, grad, fdf, terms):
-    """L and -∇L from the passes, called with first-class element-wise loops: called with the dispatchers
-    instead, a cached pass compiles another overload, and numba's cache index of it breaks once those
-    dispatchers are gone."""
-    return gradient.loss_grad_pass(X, Y, widths, bias, work, theta, grad, -1.0, fdf, terms)
-
-
-def time_literal_gradient(call, products, repeats):
-    """The whole gradient with literal shapes (:func:`literal_gradient`) against the generic passes, timed in
-    turn (best of ``repeats`` rounds each), for n ≤ layout.CHUNK."""
-    X, Y, widths, bias, work, theta, grad, fdf, terms = call
-    n = X.shape[0]
-    if n > layout.CHUNK:
-        return
-    literal_fn = literal_gradient([int(w) for w in widths], bias, n)
-
-    @njit(types.float64(types.int64, *GRADIENT_ARGS[:2], *GRADIENT_ARGS[4:]))
-    def repeat(reps, X, Y, work, theta, grad, fdf, terms):
-        loss = 0.0
-        for _ in range(reps):
-            loss = literal_fn(X, Y, work, theta, grad, -1.0, fdf, terms)
-        return loss
-
-    literal_grad = np.empty_like(grad)
-    arguments = (X, Y, np.zeros_like(work), theta, literal_grad, fdf, terms)
-    if repeat(1, *arguments) != generic_gradient(*call) or not np.array_equal(literal_grad, grad):
-        sys.exit("the literal-shape gradient differs from gradient.loss_grad_pass")
-    generic = literal = np.inf
-    for _ in range(repeats):
-        generic = min(generic, best_of(lambda: pass_loop(0, *call, PASS_REPS, *products), 1))
-        literal = min(literal, best_of(lambda: repeat(PASS_REPS, *arguments), 1))
-    print(f"{'whole gradient, literal':28s} {literal / PASS_REPS * 1e9:9.0f} ns  ({100 * literal / generic:5.1f}% of "
-          f"the generic whole, {generic / PASS_REPS * 1e9:.0f} ns in the same rounds)")
-
-
 def time_passes(args):
     """ns per pass of one member's float64 gradient, each pass in its own compiled loop (so the sum of the
     parts need not equal the whole: each loop keeps its own data in cache)."""
     net, X, Y = problem(args)
     spec, loss = net.activation, sadbench.get_registry().get("loss", args.loss)
-    fdf = elementwise.activation_loops(spec.f, spec.df, spec.d2f)[0]
+    fdf = elementwise.activation_loop(spec.f, spec.df)
     terms = elementwise.loss_loop(loss.value, loss.d1, loss.d2)
     widths, bias, work = net.problem_arrays(X, 1)
     theta, grad = net.init(seed=0), np.zeros(net.num_params)
@@ -205,10 +151,6 @@ def time_passes(args):
         if which >= 6:
             rate = f", {2 * W.size * c / seconds / 1e9:.1f} GFLOP/s"
         print(f"{name:28s} {seconds * 1e9:9.0f} ns  ({100 * seconds / whole:5.1f}% of the whole{rate})")
-        if which == 0:
-            time_literal_gradient(call, products, args.repeats)
-        if which == 6:
-            time_literal_product(W, products[1], seconds, args.repeats)
 
 
 def gradient_flops(widths, n):
@@ -362,13 +304,15 @@ COMPILE_SNIPPET = """
 import time, sadbench
 net = sadbench.Network([2, 3, 1], activation={a!r})
 start = time.perf_counter()
-net.kernels({l!r})
+kernels = net.kernels({l!r})
+kernels.rhs, kernels.loss_grad, kernels.forward, kernels.second_order  # each is built on first use
 print(time.perf_counter() - start)
 """
 
 
 def compile_times(args):
-    """Seconds to build the kernels of each activation × loss, each in a fresh process (import excluded)."""
+    """Seconds to build the kernels of each activation × loss (gradient, forward pass, Hessian), each in a fresh
+    process (import excluded)."""
     registry = sadbench.get_registry()
     activations = args.compile_activations or [e.spec.name for e in registry.entries("activation")]
     losses = args.compile_losses or [e.spec.name for e in registry.entries("loss")]

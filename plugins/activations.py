@@ -7,16 +7,16 @@ pre-activation. The formulas avoid cancellation (1 - tanh² as 4e/(u+2)², σ(1-
 derivatives keep their relative accuracy in the tails.
 """
 
-from numba import njit
 
 from sadbench import Activation, hookimpl
+from sadbench.jit import compiled
 from sadbench.model import vmath
 from sadbench_plugins._scalar import SCALAR, d2_logistic, d_logistic, logistic, logistic_parts, softplus
 
 LEAKY_SLOPE = 0.01
 
 
-@njit(**SCALAR)
+@compiled(**SCALAR)
 def _tanh_parts(x):
     """(tanh x, 1 - tanh² x) from u = expm1(-2|x|), e = exp(-2|x|): tanh|x| = -u/(u+2), 1 - tanh² = 4e/(u+2)²."""
     e, u = vmath.exp_expm1_neg(-2.0 * abs(x))
@@ -27,57 +27,57 @@ def _tanh_parts(x):
     return t, 4.0 * e * r * r
 
 
-@njit(**SCALAR)
+@compiled(**SCALAR)
 def tanh(x):
     return _tanh_parts(x)[0]
 
 
-@njit(**SCALAR)
+@compiled(**SCALAR)
 def d_tanh(x):
     return _tanh_parts(x)[1]
 
 
-@njit(**SCALAR)
+@compiled(**SCALAR)
 def d2_tanh(x):
     t, dt = _tanh_parts(x)
     return -2.0 * t * dt
 
 
-@njit(**SCALAR)
+@compiled(**SCALAR)
 def gelu(x):
     return x * vmath.ndtr_pdf_no_nan(x)[0]
 
 
-@njit(**SCALAR)
+@compiled(**SCALAR)
 def d_gelu(x):
     cdf, pdf = vmath.ndtr_pdf_no_nan(x)
     return cdf + x * pdf
 
 
-@njit(**SCALAR)
+@compiled(**SCALAR)
 def d2_gelu(x):
     return vmath.ndtr_pdf_no_nan(x)[1] * (2.0 - x * x)
 
 
-@njit(**SCALAR)
+@compiled(**SCALAR)
 def silu(x):
     return x * logistic_parts(x)[0]
 
 
-@njit(**SCALAR)
+@compiled(**SCALAR)
 def d_silu(x):
     s, ds, _ = logistic_parts(x)
     return s + x * ds
 
 
-@njit(**SCALAR)
+@compiled(**SCALAR)
 def d2_silu(x):
     # σ′(x)·(2 + x(1 - 2σ(x))), with x(1 - 2σ(x)) = -|x|·tanh(|x|/2)
     _, ds, th = logistic_parts(x)
     return ds * (2.0 - abs(x) * th)
 
 
-@njit(**SCALAR)
+@compiled(**SCALAR)
 def _mish_parts(x):
     """(t, 1 - t², σ) with t = tanh(softplus(x)), from e = e^{-|x|}: for x ≥ 0, t = (1+2e)/(1+2e+2e²) and
     1 - t² = 4e²(1+e)²/(1+2e+2e²)²; for x < 0, t = e(2+e)/(2+2e+e²) and 1 - t² = 4(1+e)²/(2+2e+e²)²."""
@@ -95,72 +95,72 @@ def _mish_parts(x):
     return t, g * g, s
 
 
-@njit(**SCALAR)
+@compiled(**SCALAR)
 def mish(x):
     return x * _mish_parts(x)[0]
 
 
-@njit(**SCALAR)
+@compiled(**SCALAR)
 def d_mish(x):
     t, dt, s = _mish_parts(x)
     return t + x * dt * s
 
 
-@njit(**SCALAR)
+@compiled(**SCALAR)
 def d2_mish(x):
     t, dt, s = _mish_parts(x)
     return dt * s * (2.0 + x * (1.0 - s) - 2.0 * x * t * s)
 
 
-@njit(**SCALAR)
+@compiled(**SCALAR)
 def elu(x):
     em = vmath.exp_expm1_neg(x if x < 0.0 else 0.0)[1]
     return em if x <= 0.0 else x
 
 
-@njit(**SCALAR)
+@compiled(**SCALAR)
 def d_elu(x):
     e = vmath.exp_expm1_neg(x if x < 0.0 else 0.0)[0]
     return e if x <= 0.0 else (1.0 if x > 0.0 else x)
 
 
-@njit(**SCALAR)
+@compiled(**SCALAR)
 def d2_elu(x):
     e = vmath.exp_expm1_neg(x if x < 0.0 else 0.0)[0]
     return e if x <= 0.0 else (0.0 if x > 0.0 else x)
 
 
-@njit(**SCALAR)
+@compiled(**SCALAR)
 def identity(x):
     return x
 
 
-@njit(**SCALAR)
+@compiled(**SCALAR)
 def one(x):
     return 1.0
 
 
-@njit(**SCALAR)
+@compiled(**SCALAR)
 def zero(x):
     return 0.0
 
 
-@njit(**SCALAR)
+@compiled(**SCALAR)
 def relu(x):
     return x if not x < 0.0 else 0.0
 
 
-@njit(**SCALAR)
+@compiled(**SCALAR)
 def d_relu(x):
     return 1.0 if x > 0.0 else 0.0
 
 
-@njit(**SCALAR)
+@compiled(**SCALAR)
 def leaky_relu(x):
     return x if x > 0.0 else LEAKY_SLOPE * x
 
 
-@njit(**SCALAR)
+@compiled(**SCALAR)
 def d_leaky_relu(x):
     return 1.0 if x > 0.0 else LEAKY_SLOPE
 

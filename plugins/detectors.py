@@ -13,6 +13,7 @@ import numpy as np
 
 from sadbench import Detector, Finding, hookimpl
 from sadbench.solvers.driver import STATUS_MESSAGES
+from sadbench.verdicts.observables import norms, pl_ratio
 from sadbench.verdicts.series import Series, first_stable
 from sadbench_plugins._findings import floats, undecided
 from sadbench_plugins.critical_point import CriticalPoint
@@ -61,7 +62,7 @@ class NormThreshold:
         return {"stop_norm_above": self.threshold}
 
     def assess(self, trace):
-        norm = float(np.linalg.norm(trace.theta))
+        norm = float(norms(trace.theta))
         if trace.status == "stop_norm" or norm > self.threshold:
             return Finding("norm_threshold", "diverging", trace.t_final,
                            {"norm": norm, "threshold": self.threshold},
@@ -277,10 +278,10 @@ class Chatterjee:
         points = np.concatenate(points)
         losses, grads = trace.probe.loss_and_grad(points)
         with np.errstate(divide="ignore", invalid="ignore"):
-            ratio = np.where(losses > 0, np.sum(grads**2, axis=1) / losses, np.inf)
+            ratio = np.where(losses > 0, pl_ratio(norms(grads), losses), np.inf)
         active = s.loss > self.zero_loss * s.loss0
         dist = np.concatenate([np.linalg.norm(points - theta0, axis=1), s.path()[active]])
-        return dist, np.concatenate([ratio, s.grad[active] ** 2 / s.loss[active]])
+        return dist, np.concatenate([ratio, pl_ratio(s.grad[active], s.loss[active])])
 
     def assess(self, trace):
         if trace.probe is None or trace.theta0 is None:

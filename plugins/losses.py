@@ -4,55 +4,55 @@ Written with :mod:`sadbench.model.vmath`, so the kernels' loop over the outputs 
 of either sign (softplus for the logistic loss, σ′ as e/(1+e)²).
 """
 
-from numba import njit
 
 from sadbench import Loss, hookimpl
+from sadbench.jit import compiled
 from sadbench.model import vmath
 from sadbench_plugins._scalar import SCALAR, d_logistic, logistic, softplus
 
 
-@njit(**SCALAR)
+@compiled(**SCALAR)
 def mse(z, y):
     r = z - y
     return r * r
 
 
-@njit(**SCALAR)
+@compiled(**SCALAR)
 def d_mse(z, y):
     return 2.0 * (z - y)
 
 
-@njit(**SCALAR)
+@compiled(**SCALAR)
 def d2_mse(z, y):
     return 2.0
 
 
-@njit(**SCALAR)
+@compiled(**SCALAR)
 def logistic_loss(z, y):
     return softplus(-y * z)
 
 
-@njit(**SCALAR)
+@compiled(**SCALAR)
 def d_logistic_loss(z, y):
     return -y * logistic(-y * z)
 
 
-@njit(**SCALAR)
+@compiled(**SCALAR)
 def d2_logistic_loss(z, y):
     return y * y * d_logistic(-y * z)
 
 
-@njit(**SCALAR)
+@compiled(**SCALAR)
 def exponential(z, y):
     return vmath.exp(-y * z)
 
 
-@njit(**SCALAR)
+@compiled(**SCALAR)
 def d_exponential(z, y):
     return -y * vmath.exp(-y * z)
 
 
-@njit(**SCALAR)
+@compiled(**SCALAR)
 def d2_exponential(z, y):
     return y * y * vmath.exp(-y * z)
 

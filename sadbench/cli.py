@@ -19,14 +19,13 @@ from sadbench.errors import SadbenchError
 from sadbench.results.export import FORMATS as EXPORT_FORMATS, TABLES as EXPORT_TABLES, table as read_table, write
 from sadbench.suites.environment import git_state
 from sadbench.suites.executors import Dask, Local
-from sadbench.plugins import get_registry
-from sadbench.suites.runner import plan, run_suite
+from sadbench.plugins import get_plugin_manager
 from sadbench.suites.select import select_cases
-from sadbench.specs import SPEC_TYPES
-from sadbench.suites.grounds import premises_report
 from sadbench.suites.store import Store
-from sadbench.suites.suite import load_suite
 from sadbench.report.table import cases_table, render, results_table
+
+# The modules that bring numba (the suite loader, the runner, the registry's specs) are imported inside the
+# commands that need them, so that ``sadbench --help`` starts in a fraction of a second.
 
 
 class UserError(click.ClickException):
@@ -74,6 +73,8 @@ _select = click.option("-k", "select", metavar="EXPR",
 
 def _selected(suite, expression):
     """The suite, cut to the cases ``-k expression`` selects (all without one), and its tasks."""
+    from sadbench.suites.runner import plan
+
     tasks = plan(suite)
     if expression is None:
         return suite, tasks
@@ -111,6 +112,9 @@ def run(suite, results, plugins, rerun, retry_failed, jobs, executor, scheduler,
 
     --results may contain {commit}, replaced by the git commit sadbench runs from (with -dirty for
     uncommitted changes), to keep each commit's results apart for `sadbench compare`."""
+    from sadbench.suites.runner import run_suite
+    from sadbench.suites.suite import load_suite
+
     chosen = _executor(executor, jobs, scheduler)
     loaded, _ = _selected(load_suite(suite, plugins=plugins, overrides=overrides), select)
     report = run_suite(loaded, _results_dir(results), executor=chosen, rerun=rerun, retry_failed=retry_failed,
@@ -133,6 +137,9 @@ def run(suite, results, plugins, rerun, retry_failed, jobs, executor, scheduler,
 @_plugins
 def validate(suite, plugins):
     """Check SUITE without running it, and show which theorems' premises hold for each case."""
+    from sadbench.suites.grounds import premises_report
+    from sadbench.suites.suite import load_suite
+
     loaded = load_suite(suite, plugins=plugins)
     click.echo(f"{suite}: ok; cases: {len(loaded.cases)}; runs (cases × seeds): {loaded.n_runs}")
     click.echo(describe(estimate_suite(loaded, cores=os.cpu_count() or 1)))
@@ -148,6 +155,8 @@ def validate(suite, plugins):
 @_select
 def list_cases(suite, plugins, select):
     """Print the expanded cases of SUITE with the ids they are stored under."""
+    from sadbench.suites.suite import load_suite
+
     click.echo(cases_table(_selected(load_suite(suite, plugins=plugins), select)[1]))
 
 
@@ -155,6 +164,9 @@ def list_cases(suite, plugins, select):
 @_plugins
 def plugins(plugins):
     """List every registered name by kind, with the plugin and source it came from."""
+    from sadbench.plugins import get_registry
+    from sadbench.specs import SPEC_TYPES
+
     registry = get_registry(plugins)
     rows = [(kind, entry.spec.name, entry.plugin, entry.source)
             for kind in SPEC_TYPES for entry in registry.entries(kind)]
@@ -269,7 +281,8 @@ def build_cli(registry=None):
                    params=[version])
     for command in (run, validate, list_cases, plugins, report, plot, export_command, compare_command):
         group.add_command(command)
-    (registry or get_registry()).add_commands(group)
+    pm = registry.plugin_manager if registry is not None else get_plugin_manager()
+    pm.hook.sadbench_register_commands(cli=group)
     return group
 
 

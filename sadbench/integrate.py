@@ -13,7 +13,7 @@ from sadbench.options import OptionError, Save, StepControl, budgets, horizon, n
 from sadbench.options import backend as check_backend_name
 from sadbench.solution import Probe, Solution
 from sadbench.solvers import driver
-from sadbench.solvers.chunked import RunState, data_digest, run_chunks
+from sadbench.solvers.chunked import RunState, compile_ahead, data_digest, run_chunks
 from sadbench.solvers.schedule import save_times
 from sadbench.verdicts.decide import DECIDED_CAP, UNTIL, UntilDecided, at_rounding_level, judge, stop_reason, with_stop
 
@@ -397,7 +397,9 @@ def _advance(net, X, Y, method, loss_spec, state, max_steps, max_wall, detector_
 
         wall = cuda.run_chunks(state, method, net, loss_spec, X, Y, max_wall, stoppers, traces, cuda_layout)
     else:
-        wall = run_chunks(state, method, kernels.functions, X, Y, widths, bias, work, max_wall, stoppers, traces)
+        compile_ahead(method)  # a first run compiles the method's step on a second core meanwhile
+        functions = kernels.functions_for(method.stiff or method.second_order)  # else no Hessian code compiles
+        wall = run_chunks(state, method, functions, X, Y, widths, bias, work, max_wall, stoppers, traces)
     sol = _solution(state, method, wall, stats=True)
     sol.resume_state = state.to_dict()
     sol._context = (net, X, Y)

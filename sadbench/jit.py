@@ -1,4 +1,10 @@
-"""How sadbench compiles its numba code: cached on disk under a key that covers every file the code comes from.
+"""How sadbench compiles its numba code: on first use, cached on disk under a key that covers every file the code
+comes from.
+
+Nothing compiles when a module is imported: a :func:`compiled` function with a declared signature (which
+``numba.njit(signature)`` would compile at decoration) compiles, or loads from the cache, when something
+first needs it. So ``import sadbench`` costs imports only, and a run compiles what it uses: an explicit
+Runge–Kutta run never compiles the stiff solvers or the Hessian passes.
 
 numba keys a cached function by its own source file only, yet the machine code of a compiled function embeds
 every jitted function it calls, from whatever module: edit ``model/layout.py`` and the cached passes of
@@ -13,12 +19,21 @@ integrators' ``attempt``) are not reached: their code is not linked in, so it is
 
 import ast
 import hashlib
+import importlib
+import os
+import subprocess
 import sys
+import threading
 import types as pytypes
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from functools import lru_cache
 from pathlib import Path
 
+import numba
+import numpy as np
 from numba import njit
+from numba.core import event, sigutils
 from numba.core.extending import _Intrinsic
 from numba.core.registry import CPUDispatcher
 from numba.core.types import CompileResultWAP
@@ -116,31 +131,110 @@ def _read_or_empty(path):
         return b""
 
 
+_READY = threading.RLock()
+
+
 class CachedDispatcher(CPUDispatcher):
-    """A numba dispatcher whose disk cache is stamped with :func:`source_digest` of its function, set
-    before its first compilation or cache load (by then every module its code reaches has been loaded)."""
+    """A numba dispatcher that compiles on first use and keys its disk cache honestly.
+
+    Its declared signature (``numba.njit(signature)`` compiles one at decoration) is compiled, or loaded
+    from the cache, the first time anything needs the function: a call from Python, the typing of a call
+    from other compiled code, a conversion to a first-class function, ``signatures``; after that it
+    behaves as ``njit(signature)`` does (no other signature compiles, unless ``closed`` is false). Its
+    cache index is stamped with :func:`source_digest` of its function just before its first compilation or
+    cache load, when every module its code reaches has been loaded.
+    """
 
     _stamped = False
+    _declared = None  # the declared signature, until it is compiled
+    _signature = None  # the declared signature
+    _closed = True
+
+    @property
+    def declared_signature(self):
+        """The signature declared at decoration (compiled or not yet)."""
+        return self._signature
+
+    @property
+    def declared(self):
+        """The argument types of the signatures it has or will compile on first use, without compiling."""
+        if self._declared is None:
+            return list(self.overloads)
+        return [tuple(sigutils.normalize_signature(self._declared)[0])]
+
+    def cached(self):
+        """Whether the declared signature is in the disk cache (stamped as :meth:`compile` would find it)."""
+        if self._declared is None:
+            return True
+        self._stamp()
+        key = self._cache._index_key(self._declared, self.targetctx.codegen())
+        return key in self._cache._cache_file._load_index()
+
+    def ready(self):
+        """Compile (or load from the cache) the declared signature now; a no-op once done. When a helper
+        process is compiling it (:func:`compile_elsewhere`), wait for it and load its result."""
+        if self._declared is None:
+            return self
+        with _READY:  # threads may need it at once: the others wait until it is there
+            helper = _HELPERS.pop(self, None)
+            if helper is not None:
+                helper.wait()
+            if self._declared is not None:
+                self._compile_now(self._declared)
+                if self._closed:
+                    self._can_compile = False  # numba's disable_compile(), without its look at signatures
+                self._declared = None
+        return self
 
     def compile(self, sig):
+        self.ready()
+        return self._compile_now(sig)
+
+    def _stamp(self):
         if not self._stamped:
             # numba compares this stamp with the one stored in the cache index; a mismatch discards the
             # index, and the fresh compilation overwrites it.
             self._cache._cache_file._source_stamp = ("sadbench", source_digest(self.py_func))
             self._stamped = True
+
+    def _compile_now(self, sig):
+        self._stamp()
+        args, _ = sigutils.normalize_signature(sig)
+        existing = self.overloads.get(tuple(args))
+        if existing is not None:  # numba refuses even an existing one once compilation is disabled
+            return existing.entry_point
         return super().compile(sig)
 
+    def _compile_for_args(self, *args, **kws):
+        if self._declared is None:
+            return super()._compile_for_args(*args, **kws)
+        self.ready()
+        return self  # numba's C dispatcher calls it again: now it matches the declared signature
 
-def compiled(signature=None, **options):
-    """``numba.njit(signature, cache=True, **options)``, its cache invalidated by an edit of any file its
-    code reaches (see the module docstring)."""
+    def get_call_template(self, args, kws):
+        self.ready()
+        return super().get_call_template(args, kws)
+
+    def get_compile_result(self, sig):
+        self.ready()
+        return super().get_compile_result(sig)
+
+    @property
+    def signatures(self):
+        self.ready()
+        return super().signatures
+
+
+def compiled(signature=None, closed=True, **options):
+    """``numba.njit(signature, cache=True, **options)``, compiled on first use rather than at decoration,
+    its cache invalidated by an edit of any file its code reaches (see the module docstring). ``closed``:
+    once the declared signature is compiled, no other one is (as with ``njit(signature)``)."""
 
     def decorate(py_func):
         dispatcher = njit(cache=True, **options)(py_func)
         dispatcher.__class__ = CachedDispatcher
-        if signature is not None:
-            dispatcher.compile(signature)
-            dispatcher.disable_compile()
+        dispatcher._declared = dispatcher._signature = signature
+        dispatcher._closed = closed
         return dispatcher
 
     return decorate
@@ -154,5 +248,86 @@ def first_class(dispatcher, signature=None):
     if signature is None:
         (args,) = dispatcher.signatures
     else:
-        args = signature.args
+        args = tuple(signature.args)
+        dispatcher.compile(signature)  # or load it; one already there is returned as it is
     return CompileResultWAP(dispatcher.overloads[args])
+
+
+_HELPERS = {}  # dispatcher -> the helper process compiling it
+
+
+def compile_elsewhere(*dispatchers):
+    """Compile ``dispatchers`` (:func:`compiled` functions with a declared signature) in a helper process
+    while this one goes on, into the shared disk cache: a first run then compiles on two cores. When this
+    process needs one of them, it waits for the helper and loads the function from the cache. Nothing
+    happens for those cached already (every run after the first), or on a single CPU."""
+    todo = [d for d in dispatchers if isinstance(d, CachedDispatcher) and d not in _HELPERS and not d.cached()]
+    if not todo or (os.cpu_count() or 1) < 2:
+        return
+    names = [(d.py_func.__module__, d.py_func.__qualname__) for d in todo]
+    code = f"from sadbench.jit import _compile_named; _compile_named({names!r}, {os.getpid()})"
+    helper = subprocess.Popen([sys.executable, "-c", code], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                              stderr=subprocess.DEVNULL)
+    for dispatcher in todo:
+        _HELPERS[dispatcher] = helper
+
+
+def _compile_named(names, parent):
+    """The helper process of :func:`compile_elsewhere`: compile the functions named (module, qualified name);
+    it ends when ``parent`` dies (numba writes each cache file whole, under a temporary name first)."""
+    from sadbench.suites.executors import _die_with
+
+    _die_with(parent)
+    for module, name in names:
+        getattr(importlib.import_module(module), name).ready()
+
+
+def over_threads(fn, count, *args):
+    """Call ``fn(*args, first, last)`` on blocks of ``range(count)`` spread over numba's threads
+    (``numba.get_num_threads()``, which ``numba.set_num_threads`` and ``NUMBA_NUM_THREADS`` set): ``fn`` is a
+    compiled function that releases the GIL (``nogil=True``) and handles the items of its block one after
+    the other. Four blocks per thread keep the threads busy when items take unequal times (ensemble
+    members on their own step sizes)."""
+    threads = min(numba.get_num_threads(), count)
+    if isinstance(fn, CachedDispatcher):
+        fn.ready()
+    if threads <= 1:
+        fn(*args, 0, count)
+        return
+    bounds = np.linspace(0, count, min(count, 4 * threads) + 1).astype(np.int64)
+    pool = _pool(threads)
+    for future in [pool.submit(fn, *args, first, last) for first, last in zip(bounds[:-1], bounds[1:])]:
+        future.result()
+
+
+_POOLS = {}
+
+
+def _pool(threads):
+    """One pool of ``threads`` worker threads per process, made on first use."""
+    if threads not in _POOLS:
+        _POOLS[threads] = ThreadPoolExecutor(threads, thread_name_prefix="sadbench")
+    return _POOLS[threads]
+
+
+@contextmanager
+def reporting_compilation(callback):
+    """Within the block, ``callback(True)`` when numba starts compiling a :func:`compiled` function in this
+    process (one not in the disk cache: a first run's work) and ``callback(False)`` when it has finished
+    (nested compilations report too: count them). The small closures that call the compiled code are
+    left out: they compile in every process, in a fraction of a second."""
+
+    def cached(ev):
+        return isinstance(ev.data["dispatcher"], CachedDispatcher)
+
+    class Listener(event.Listener):
+        def on_start(self, ev):
+            if cached(ev):
+                callback(True)
+
+        def on_end(self, ev):
+            if cached(ev):
+                callback(False)
+
+    with event.install_listener("numba:compile", Listener()):
+        yield

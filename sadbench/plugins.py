@@ -50,11 +50,15 @@ class Registry:
         self.plugin_manager = plugin_manager
         self._sources = sources
         self._entries = {kind: {} for kind in SPEC_TYPES}
+        self._checked = set()  # id() of the specs whose check() has passed
         self.failures = []  # (plugin, message) for plugins that could not be loaded
 
     def register_from(self, plugin_name, kind, staged):
         """The ``register`` callback handed to one plugin's hook for one kind; it checks each spec and
-        stages it in ``staged`` (committed only once all of the plugin's hooks have succeeded)."""
+        stages it in ``staged`` (committed only once all of the plugin's hooks have succeeded). The checks of
+        the built-in plugins' specs compile their functions, so they wait until a spec is first used
+        (:meth:`get`); a third-party spec is checked here, so that a broken plugin is named before anything
+        runs."""
         expected = SPEC_TYPES[kind]
 
         def register(spec):
@@ -62,10 +66,8 @@ class Registry:
                 raise PluginError(
                     plugin_name, f"registered a {type(spec).__name__} where a {expected.__name__} is expected"
                 )
-            try:
-                spec.check()
-            except ValueError as exc:
-                raise PluginError(plugin_name, f"{kind} {getattr(spec, 'name', '?')!r}: {exc}") from exc
+            if plugin_name not in BUILTIN_PLUGINS:
+                self._check(plugin_name, kind, spec)
             existing = self._entries[kind].get(spec.name)
             if existing is not None or any(k == kind and s.name == spec.name for k, s in staged):
                 owner = existing.plugin if existing is not None else plugin_name
@@ -74,18 +76,29 @@ class Registry:
 
         return register
 
+    def _check(self, plugin_name, kind, spec):
+        try:
+            spec.check()
+        except ValueError as exc:
+            raise PluginError(plugin_name, f"{kind} {getattr(spec, 'name', '?')!r}: {exc}") from exc
+        self._checked.add(id(spec))
+
     def commit(self, plugin_name, staged):
         for kind, spec in staged:
             self._entries[kind][spec.name] = Entry(spec, plugin_name, self._sources.get(plugin_name, ""))
 
     def get(self, kind, name):
-        """The spec registered under ``name``; a spec object passed in is returned as it is."""
+        """The spec registered under ``name`` (checked, if it has not been yet); a spec object passed in is
+        returned as it is."""
         if isinstance(name, SPEC_TYPES[kind]):
             return name
         try:
-            return self._entries[kind][name].spec
+            entry = self._entries[kind][name]
         except (KeyError, TypeError):
             raise UnknownNameError(kind, name, self._entries[kind]) from None
+        if id(entry.spec) not in self._checked:
+            self._check(entry.plugin, kind, entry.spec)
+        return entry.spec
 
     def names(self, kind):
         return sorted(self._entries[kind])
@@ -186,15 +199,23 @@ def _run_hooks(pm, registry, plugin_name):
     return staged
 
 
-def build_registry(paths=()):
-    """Load every plugin and collect what it registers. A local plugin file or built-in that fails raises;
-    an installed (entry-point) plugin that fails is skipped whole, with a warning and an entry in
-    ``registry.failures``, and the others still load."""
+def load_plugins(paths=()):
+    """(plugin manager, sources, failures): every plugin imported and checked by pluggy (hook names), none of
+    its registration hooks called yet."""
     pm = pluggy.PluginManager("sadbench")
     pm.add_hookspecs(hookspecs)
     sources, failures = {}, []
     _collect_plugins(pm, paths, sources, failures)
     _check_hook_names(pm, sources, failures)
+    return pm, sources, failures
+
+
+def build_registry(paths=(), loaded=None):
+    """Load every plugin (or take ``loaded``, from :func:`load_plugins`) and collect what it registers. A
+    local plugin file or built-in that fails raises; an installed (entry-point) plugin that fails is skipped
+    whole, with a warning and an entry in ``registry.failures``, and the others still load."""
+    pm, sources, failures = loaded or load_plugins(paths)
+    failures = list(failures)
     registry = Registry(pm, sources)
     for plugin_name, _ in pm.list_name_plugin():
         try:
@@ -209,12 +230,29 @@ def build_registry(paths=()):
     return registry
 
 
+_LOADED = {}
 _DEFAULT = {}
 
 
+def _key(paths):
+    return tuple(sorted(str(Path(p).resolve()) for p in paths))
+
+
+def get_plugin_manager(paths=()):
+    """The plugin manager with built-in and installed plugins plus the given local files: the registry's, if
+    it is built, else one loaded once per set without building it (enough for the commands plugins add)."""
+    key = _key(paths)
+    if key in _DEFAULT:
+        return _DEFAULT[key].plugin_manager
+    if key not in _LOADED:
+        _LOADED[key] = load_plugins(key)
+    return _LOADED[key][0]
+
+
 def get_registry(paths=()):
-    """The registry with built-in and installed plugins plus the given local files, built once per set."""
-    key = tuple(sorted(str(Path(p).resolve()) for p in paths))
+    """The registry with built-in and installed plugins plus the given local files, built once per set (its
+    specs are checked at registration, the built-in ones on first use: :meth:`Registry.get`)."""
+    key = _key(paths)
     if key not in _DEFAULT:
-        _DEFAULT[key] = build_registry(key)
+        _DEFAULT[key] = build_registry(key, _LOADED.pop(key, None))
     return _DEFAULT[key]

@@ -4,7 +4,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from sadbench.solvers.driver import STATUS_MESSAGES
+from sadbench.solvers.codes import STATUS_MESSAGES
+from sadbench.verdicts.observables import norms, r_product
 
 
 @dataclass(frozen=True)
@@ -28,8 +29,8 @@ class Trace:
 
     @property
     def R(self):
-        """R(t) = ||θ||·||∇L||, which tends to 0 on the divergent branch (docs/science.md §2)."""
-        return self.norm * self.grad_norm
+        """R(t) (:func:`~sadbench.verdicts.observables.r_product`) at the saved points."""
+        return r_product(self.norm, self.grad_norm)
 
 
 @dataclass(frozen=True)
@@ -109,15 +110,16 @@ class Solution:
 
     @property
     def R(self):
-        return self.norm * self.grad_norm
+        """R(t) (:func:`~sadbench.verdicts.observables.r_product`) at the saved points."""
+        return r_product(self.norm, self.grad_norm)
 
     @property
     def grad_norm_final(self):
-        return np.linalg.norm(self.grad, axis=-1)
+        return norms(self.grad)
 
     @property
     def norm_final(self):
-        return np.linalg.norm(self.theta, axis=-1)
+        return norms(self.theta)
 
     @property
     def message(self):

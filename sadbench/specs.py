@@ -14,6 +14,7 @@ from numba import types
 from numba.core.registry import CPUDispatcher
 
 from sadbench.errors import SadbenchError
+from sadbench.jit import CachedDispatcher
 
 #: Where registration compares derivatives with finite differences: both signs, outwards from near 0 into
 #: the tails (|x| up to 50, where a careless formula overflows or loses its digits), at values where common
@@ -38,7 +39,8 @@ def _compile(fn, what, argtypes, expected):
     """Compile ``fn`` for ``argtypes``, turning numba's failure into a one-line ValueError."""
     if not isinstance(fn, CPUDispatcher):
         raise ValueError(f"{what} must be a numba @njit function, got {type(fn).__name__}")
-    if tuple(argtypes) in fn.signatures:
+    # a sadbench.jit.compiled function that declares the signature compiles it when a run first needs it
+    if tuple(argtypes) in (fn.declared if isinstance(fn, CachedDispatcher) else fn.signatures):
         return
     try:
         fn.compile(tuple(argtypes))
@@ -229,8 +231,9 @@ class Integrator:
 
     **Stiff methods.** The flow's Jacobian is ``-∇²L``, symmetric: ``functions[1](prob, y, v, out)``
     writes ``∇²L(y)·v`` (about two gradients' cost) and ``functions[2](prob, y, H)`` the dense Hessian into
-    a (P, P) C-contiguous view (about P Hessian-vector products). Set ``second_order=True`` so that
-    ``integrate`` refuses activations without σ″. Everything a method keeps between steps (a Jacobian, its
+    a (P, P) C-contiguous view (about P Hessian-vector products). Only methods marked ``stiff`` or
+    ``second_order`` receive them (the others get NaN in their place, so that a first-order run compiles no
+    Hessian code); set ``second_order=True`` so that ``integrate`` refuses activations without σ″. Everything a method keeps between steps (a Jacobian, its
     factorisation or eigendecomposition, ages, a history) lives in ``work``, one vector per ensemble
     member that is kept across calls and stored with a run, so ensembles and resumed runs just work. The
     driver calls ``attempt`` again at the same ``t`` exactly when the previous attempt was rejected, so a

@@ -5,9 +5,12 @@ and run a fresh process each time, as a user editing sadbench's source would.
 """
 
 import os
+import signal
 import subprocess
 import sys
 import textwrap
+import time
+from pathlib import Path
 
 import pytest
 
@@ -89,11 +92,103 @@ def test_an_edit_of_an_unrelated_file_keeps_the_cache(package):
 
 def test_source_files_follow_globals_modules_and_closures():
     from sadbench.jit import source_files
-    from sadbench.model import blocks, gradient, layout
+    from sadbench.model import blocks, gradient, layout, second_order
     from sadbench.model.vmath import bits, exponential
 
-    files = source_files(gradient.loss_grad_pass)
-    assert {gradient.__file__, layout.__file__, blocks.__file__} <= files
+    assert {second_order.__file__, layout.__file__, blocks.__file__} <= source_files(second_order.r_pass)
+    # the passes call the products through first-class function arguments: not linked in, not in the key
+    assert blocks.__file__ not in source_files(gradient.backward)
+    assert blocks.__file__ not in source_files(gradient.loss_grad_pass)
     from sadbench_plugins import losses
 
     assert {exponential.__file__, bits.__file__} <= source_files(losses.exponential)
+
+
+def _fresh_process(tmp_path, code):
+    """Run ``code`` in a new interpreter with an empty numba cache; return its stdout."""
+    env = dict(os.environ, NUMBA_CACHE_DIR=str(tmp_path / "cache"))
+    result = subprocess.run([sys.executable, "-c", textwrap.dedent(code)], env=env, capture_output=True, text=True,
+                            timeout=900)
+    assert result.returncode == 0, result.stderr
+    return result.stdout.strip()
+
+
+COUNT_COMPILATIONS = """
+from numba.core import event
+compiled = []
+class Count(event.Listener):
+    def on_start(self, ev):
+        compiled.append(ev.data["dispatcher"].py_func.__qualname__)
+    def on_end(self, ev):
+        pass
+event.register("numba:compile", Count())
+"""
+
+
+def test_nothing_compiles_on_import_and_the_registry_waits_for_use(tmp_path):
+    out = _fresh_process(tmp_path, COUNT_COMPILATIONS + textwrap.dedent("""
+        import sadbench, sadbench.cli, sadbench.integrate, sadbench.model.network, sadbench.solvers.auto
+        from sadbench import Network, integrate, Solution
+        registry = sadbench.get_registry()
+        print(len(compiled), sorted(registry.names("integrator"))[:2])
+        """))
+    assert out == "0 ['auto', 'bdf']"
+
+
+def test_a_first_order_run_compiles_no_stiff_solver_and_no_hessian(tmp_path):
+    out = _fresh_process(tmp_path, """
+        import numpy as np, sadbench
+        from sadbench.model import second_order
+        from sadbench.solvers import auto, bdf, rkc, rosenbrock
+        net = sadbench.Network([1, 3, 1], "tanh")
+        X = np.linspace(-1, 1, 5)[:, None]
+        sol = sadbench.integrate(net, net.init(seed=0, ensemble=2), X, X**2, integrator="dopri5", t_end=1.0)
+        untouched = [bdf.bdf_attempt, auto.auto_attempt, rkc.rkc_attempt, rosenbrock.rosenbrock_attempt,
+                     second_order.hvp_pass, second_order.hessian_pass, second_order.r_pass]
+        print([str(s) for s in sol.status], [len(fn.overloads) for fn in untouched])
+        """)
+    assert out == "['success', 'success'] [0, 0, 0, 0, 0, 0, 0]"
+
+
+def test_a_helper_process_compiles_into_the_cache_this_process_loads(tmp_path):
+    out = _fresh_process(tmp_path, """
+        import sadbench.jit as jit
+        from sadbench.solvers import rk
+        jit.compile_elsewhere(rk.rk_attempt)
+        helper = jit._HELPERS[rk.rk_attempt]
+        rk.rk_attempt.ready()  # waits for the helper, then loads its result
+        print(helper.returncode, dict(rk.rk_attempt.stats.cache_hits).popitem()[1],
+              sum(rk.rk_attempt.stats.cache_misses.values()), rk.rk_attempt.cached())
+        jit.compile_elsewhere(rk.rk_attempt)  # cached now: no helper
+        print(rk.rk_attempt in jit._HELPERS)
+        """)
+    assert out.splitlines() == ["0 1 0 True", "False"]
+
+
+def _running(pid):
+    """Whether process ``pid`` exists and is not a zombie waiting to be reaped."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().split(")")[-1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+def test_a_helper_process_dies_with_its_parent(tmp_path):
+    env = dict(os.environ, NUMBA_CACHE_DIR=str(tmp_path / "cache"))
+    code = textwrap.dedent("""
+        import os, signal, time
+        import sadbench.jit as jit
+        from sadbench.solvers import bdf
+        jit.compile_elsewhere(bdf.bdf_attempt)  # seconds of compilation
+        print(jit._HELPERS[bdf.bdf_attempt].pid, flush=True)
+        time.sleep(1.0)
+        os.kill(os.getpid(), signal.SIGKILL)
+        """)
+    result = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=300)
+    assert result.returncode == -signal.SIGKILL, result.stderr
+    helper = int(result.stdout.strip())
+    deadline = time.monotonic() + 5.0  # compiling bdf takes longer
+    while _running(helper) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not _running(helper)

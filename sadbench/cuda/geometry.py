@@ -64,7 +64,8 @@ def block_threads(geometry, n_points, n_members):
     member-step at E = 64, against 394 and 6.2 with a thread per point). A larger ensemble fills the GPU
     anyway, and one thread per point of a chunk synchronises least: at E = 1024 it was the fastest of six
     (points per chunk, threads) pairs, 0.94 µs per member-step against 1.04-1.32 for (64, 128), (64, 256),
-    (32, 32), (32, 64) and (16, 64) (benchmarks/cuda_block_shapes.py; E = 16384: 1.34 against 1.54-2.36)."""
+    (32, 32), (32, 64) and (16, 64) (E = 16384: 1.34 against 1.54-2.36; measured with a script since removed,
+    docs/performance.md "Removed investigation scripts")."""
     points = chunk_points(geometry, n_points)
     if n_members >= multiprocessors():
         return points

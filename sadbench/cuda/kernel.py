@@ -26,10 +26,11 @@ from sadbench.solvers.codes import (
     RUNNING, STATUS, STEP_BASE, SUCCESS,
 )
 from sadbench.solvers.codes import T as T_  # the state column of t (``T`` is the threads per member below)
+from sadbench.verdicts import observables
 
-#: The step logic the kernel shares with the CPU driver.
+#: The step logic and the observables the kernel shares with the CPU driver.
 SHARED = (control.trial_step, control.starting_step, control.out_of_steps, control.next_attempt,
-          control.judge_attempt, control.terminal_event)
+          control.judge_attempt, control.terminal_event, observables.cosine)
 
 
 @lru_cache(maxsize=None)
@@ -41,8 +42,8 @@ def build_kernel(f, df, value, d1, widths, bias, n_points, layout, threads, chun
     dev_df = device_function(df, f"activation {act_name!r} (df)", 1)
     dev_value = device_function(value, f"loss {loss_name!r} (value)", 2)
     dev_d1 = device_function(d1, f"loss {loss_name!r} (d1)", 2)
-    trial_step, starting_step, out_of_steps, next_attempt, judge_attempt, terminal_event = map(shared_function,
-                                                                                                 SHARED)
+    trial_step, starting_step, out_of_steps, next_attempt, judge_attempt, terminal_event, cosine = map(
+        shared_function, SHARED)
     g = Geometry(widths, bias)
     BLOCK = layout == "block"
     T = threads if BLOCK else 1  # threads working on one member
@@ -125,12 +126,12 @@ def build_kernel(f, df, value, d1, widths, bias, n_points, layout, threads, chun
 
     @cuda.jit(device=True)
     def record(W, e, E, tid, red, out, snaps, k, loss, n_grad, n_steps):
-        """:func:`sadbench.solvers.driver._record`: the observables at save point k, then the anchor := θ."""
+        """:func:`sadbench.solvers.driver._record`: the observables at save point k (norms as reductions over the
+        member's threads), then the anchor := θ."""
         nrm, gnorm = norm(W, RY, e, E, tid, red), norm(W, RF, e, E, tid, red)
         anorm = norm(W, RA, e, E, tid, red)
         y_f, y_a = dot(W, RY, RF, e, E, tid, red), dot(W, RY, RA, e, E, tid, red)
-        align = y_f / (nrm * gnorm) if nrm > 0.0 and gnorm > 0.0 else math.nan
-        dcos = y_a / (nrm * anorm) if nrm > 0.0 and anorm > 0.0 else math.nan
+        align, dcos = cosine(y_f, nrm, gnorm), cosine(y_a, nrm, anorm)
         if tid == 0:
             out[e, k, Q_LOSS] = loss
             out[e, k, Q_NORM] = nrm

@@ -10,10 +10,16 @@ time (two rows of δ by four of A) sharing their loads, with the bias gradient's
 
 from numba import njit, types
 
-from sadbench.model.precision import INLINE, INT, passes
+from sadbench.jit import first_class
+from sadbench.model.precision import FASTMATH, INLINE, INT, WORKING, passes
+
+#: The product helpers are spliced into their callers by numba (``inline="always"``) rather than compiled on
+#: their own and inlined by LLVM: each is called from one place, and compiling them separately first cost
+#: seconds of a first run (measured with a numba compile-event listener).
+SPLICED = dict(fastmath=FASTMATH, error_model="numpy", inline="always")
 
 
-@njit(**INLINE)
+@njit(**SPLICED)
 def _axpy44(d0, d1, d2, d3, a0, a1, a2, a3, M, j, m, transpose, fresh, c0, c1, c2, c3):
     """Rows j..j+3 of dst += (or, when ``fresh``, = c_r +) the 4×4 block of M (Mᵀ) at (j, m) times rows
     m..m+3 of src: sixteen multiply-adds per four loads and four load-stores, in the registers."""
@@ -43,7 +49,7 @@ def _axpy44(d0, d1, d2, d3, a0, a1, a2, a3, M, j, m, transpose, fresh, c0, c1, c
             d3[i] += w30 * x0 + w31 * x1 + w32 * x2 + w33 * x3
 
 
-@njit(**INLINE)
+@njit(**SPLICED)
 def _axpy41(d0, d1, d2, d3, a0, w0, w1, w2, w3, fresh, c0, c1, c2, c3):
     if fresh:
         for i in range(d0.size):
@@ -61,7 +67,7 @@ def _axpy41(d0, d1, d2, d3, a0, w0, w1, w2, w3, fresh, c0, c1, c2, c3):
             d3[i] += w3 * x
 
 
-@njit(**INLINE)
+@njit(**SPLICED)
 def _axpy4(dst, a0, a1, a2, a3, w0, w1, w2, w3, fresh, c):
     if fresh:
         for i in range(dst.size):
@@ -71,7 +77,7 @@ def _axpy4(dst, a0, a1, a2, a3, w0, w1, w2, w3, fresh, c):
             dst[i] += w0 * a0[i] + w1 * a1[i] + w2 * a2[i] + w3 * a3[i]
 
 
-@njit(**INLINE)
+@njit(**SPLICED)
 def _axpy1(dst, a0, w0, fresh, c):
     if fresh:
         for i in range(dst.size):
@@ -81,12 +87,12 @@ def _axpy1(dst, a0, w0, fresh, c):
             dst[i] += w0 * a0[i]
 
 
-@njit(**INLINE)
+@njit(**SPLICED)
 def _w(M, j, m, transpose):
     return M[m, j] if transpose else M[j, m]
 
 
-@njit(**INLINE)
+@njit(**SPLICED)
 def _matmul(M, src, dst, transpose, init, values):
     """dst (+)= M·src (M is (rows(dst), rows(src))) or Mᵀ·src (M is (rows(src), rows(dst))), as axpy updates
     of whole rows in blocks of four destination by four source rows. ``init``: 0 adds to dst, 1 overwrites
@@ -129,13 +135,41 @@ def _matmul(M, src, dst, transpose, init, values):
         j += 1
 
 
-@passes(lambda w: types.void(w.mat, w.mat, w.mat, INT, w.vec))
+def _matmul_signature(w):
+    return types.void(w.mat, w.mat, w.mat, INT, w.vec)
+
+
+def _matmul_t_signature(w):
+    return types.void(w.mat, w.mat, w.mat, INT)
+
+
+def _outer_acc_signature(w):
+    return types.void(w.mat, w.mat, w.mat, w.vec)
+
+
+_SIGNATURES = (_matmul_signature, _matmul_t_signature, _outer_acc_signature)
+
+
+def products_type(w):
+    """The type of the (matmul, matmul_t, outer_acc) tuple of first-class functions the passes receive."""
+    return types.Tuple(tuple(types.FunctionType(signature(w)) for signature in _SIGNATURES))
+
+
+def products(precision):
+    """(matmul, matmul_t, outer_acc) of a working precision as first-class function constants: the passes
+    call them through their addresses, so that their code is optimised once, not again inside every pass
+    that would link it in (backward and the R-operator pass spent most of their compile time there)."""
+    w = WORKING[precision]
+    return tuple(first_class(fn, signature(w)) for fn, signature in zip((matmul, matmul_t, outer_acc), _SIGNATURES))
+
+
+@passes(_matmul_signature)
 def matmul(M, src, dst, init, values):
     """dst (+)= M·src, M (rows(dst), rows(src)); ``init`` as for :func:`_matmul`."""
     _matmul(M, src, dst, False, init, values)
 
 
-@passes(lambda w: types.void(w.mat, w.mat, w.mat, INT))
+@passes(_matmul_t_signature)
 def matmul_t(M, src, dst, init):
     """dst (+)= Mᵀ·src, M (rows(src), rows(dst)); ``init`` 0 adds, 1 overwrites."""
     _matmul(M, src, dst, True, init, M[0])
@@ -186,7 +220,7 @@ def _sum(a):
     return s
 
 
-@passes(lambda w: types.void(w.mat, w.mat, w.mat, w.vec))
+@passes(_outer_acc_signature)
 def outer_acc(delta, A, G, sums):
     """G += delta·Aᵀ: G[j, m] += Σ_i delta[j, i]·A[m, i], contiguous dot products eight at a time (two rows
     of delta by four of A) sharing their loads; and sums[j] += Σ_i delta[j, i] unless sums is empty."""

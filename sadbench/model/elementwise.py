@@ -18,10 +18,15 @@ from sadbench.model.precision import ACT_D2, WORKING
 ELEMENTWISE = dict(error_model="numpy")
 
 
-@lru_cache(maxsize=None)
 def activation_loops(f, df, d2f, precision="float64"):
     """The compiled (fdf, d2) loops of one activation in a working precision (d2 None without σ″, and in
     float32, which has no second-order passes)."""
+    return activation_loop(f, df, precision), (second_derivative_loop(d2f) if precision == "float64" else None)
+
+
+@lru_cache(maxsize=None)
+def activation_loop(f, df, precision="float64"):
+    """The compiled loop fdf(z, a, g): a = σ(z) and g = σ′(z) in one pass."""
 
     @njit(WORKING[precision].fdf.signature, **ELEMENTWISE)
     def fdf(z, a, g):
@@ -30,15 +35,21 @@ def activation_loops(f, df, d2f, precision="float64"):
             a[i] = f(x)
             g[i] = df(x)
 
-    if d2f is None or precision != "float64":
-        return fdf, None
+    return fdf
+
+
+@lru_cache(maxsize=None)
+def second_derivative_loop(d2f):
+    """The compiled loop d2(z, s): s *= σ″(z), float64 (None without σ″); only second-order runs build it."""
+    if d2f is None:
+        return None
 
     @njit(ACT_D2, **ELEMENTWISE)
     def d2(z, s):
         for i in range(z.size):
             s[i] *= d2f(z[i])
 
-    return fdf, d2
+    return d2
 
 
 @lru_cache(maxsize=None)

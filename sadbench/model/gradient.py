@@ -12,8 +12,8 @@ import numpy as np
 from numba import njit, types
 
 from sadbench import signatures as sig
-from sadbench.jit import compiled
-from sadbench.model.blocks import matmul, matmul_t, outer_acc
+from sadbench.jit import compiled, first_class
+from sadbench.model.blocks import products_type
 from sadbench.model.layout import flat, layout, row_offset, view, weights
 from sadbench.model.precision import ACT_FN, FLOAT32_OVERLOADS, INLINE, INT, KERNEL, VEC, WIDTHS, WORKING, passes
 
@@ -29,7 +29,42 @@ def _transpose_rows(src, start, dst):
             row[i] = src[start + i, j]
 
 
-@passes(lambda w: types.void(sig.MATRIX, sig.MATRIX, WIDTHS, w.vec, INT, INT))
+def _load_chunk_signature(w):
+    return types.void(sig.MATRIX, sig.MATRIX, WIDTHS, w.vec, INT, INT)
+
+
+def _propagate_signature(w):
+    return types.void(w.vec, WIDTHS, INT, w.vec, INT, INT, w.fdf, products_type(w))
+
+
+def _loss_terms_signature(w):
+    return types.float64(WIDTHS, w.vec, INT, INT, types.float64, w.terms, types.boolean)
+
+
+def _backward_signature(w):
+    return types.void(w.vec, WIDTHS, INT, w.vec, INT, INT, w.vec, types.boolean, products_type(w))
+
+
+_CHUNK_SIGNATURES = (_load_chunk_signature, _propagate_signature, _loss_terms_signature, _backward_signature)
+
+
+def chunk_passes_type(w):
+    """The type of the (load_chunk, propagate, loss_terms, backward) tuple of first-class functions that the
+    passes over all chunks receive (:func:`chunk_passes`)."""
+    return types.Tuple(tuple(types.FunctionType(signature(w)) for signature in _CHUNK_SIGNATURES))
+
+
+def chunk_passes(precision):
+    """The per-chunk passes of a working precision as first-class function constants, for the passes over all
+    chunks: called through their addresses, they are compiled (and optimised) once, not again inside every
+    pass that calls them; a pass that linked them in would re-optimise their code, the bulk of its compile
+    time (measured with a numba compile-event listener: benchmarks/cold_start.py)."""
+    w = WORKING[precision]
+    return tuple(first_class(fn, signature(w)) for fn, signature in
+                 zip((load_chunk, propagate, loss_terms, backward), _CHUNK_SIGNATURES))
+
+
+@passes(_load_chunk_signature)
 def load_chunk(X, Y, widths, work, start, c):
     """Copy Xᵀ and Yᵀ of points start .. start + c - 1 into the scratch (rounded to its precision)."""
     lay = layout(widths, X.shape[0])
@@ -37,9 +72,10 @@ def load_chunk(X, Y, widths, work, start, c):
     _transpose_rows(Y, start, view(work, lay[1], Y.shape[1], c))
 
 
-@passes(lambda w: types.void(w.vec, WIDTHS, INT, w.vec, INT, INT, w.fdf))
-def propagate(theta, widths, bias, work, n, c, fdf):
+@passes(_propagate_signature)
+def propagate(theta, widths, bias, work, n, c, fdf, products):
     """Fill Z, σ(Z) and σ′(Z) of every layer for a chunk of c points whose Xᵀ is in the scratch."""
+    matmul = products[0]
     x0, _, z0, a0, g0, _, _, _, _, _, _, _, _, _, _ = layout(widths, n)
     n_layers = widths.size - 1
     src = view(work, x0, widths[0], c)
@@ -56,7 +92,7 @@ def propagate(theta, widths, bias, work, n, c, fdf):
         row += fan_out
 
 
-@passes(lambda w: types.float64(WIDTHS, w.vec, INT, INT, types.float64, w.terms, types.boolean))
+@passes(_loss_terms_signature)
 def loss_terms(widths, work, n, c, scale, terms, second):
     """After a chunk's forward pass: δ of the output layer (scale·ℓ′), and ℓ″/n when ``second``; returns the
     chunk's Σ ℓ (summed in float64)."""
@@ -73,10 +109,11 @@ def loss_terms(widths, work, n, c, scale, terms, second):
     return total
 
 
-@passes(lambda w: types.void(w.vec, WIDTHS, INT, w.vec, INT, INT, w.vec, types.boolean))
-def backward(theta, widths, bias, work, n, c, grad, weight_grads):
+@passes(_backward_signature)
+def backward(theta, widths, bias, work, n, c, grad, weight_grads, products):
     """Given δ of the output layer, fill every layer's δ for a chunk and, if ``weight_grads``, add the chunk's
     ∇W, ∇b into ``grad``."""
+    _, matmul_t, outer_acc = products
     x0, _, _, a0, g0, d0, _, _, _, _, _, _, _, _, _ = layout(widths, n)
     n_layers = widths.size - 1
     row = row_offset(widths, n_layers)
@@ -98,27 +135,31 @@ def backward(theta, widths, bias, work, n, c, grad, weight_grads):
 
 
 def loss_grad_signature(w):
-    return types.float64(sig.MATRIX, sig.MATRIX, WIDTHS, INT, w.vec, w.vec, w.vec, types.float64, w.fdf, w.terms)
+    return types.float64(sig.MATRIX, sig.MATRIX, WIDTHS, INT, w.vec, w.vec, w.vec, types.float64, w.fdf, w.terms,
+                         chunk_passes_type(w), products_type(w))
 
 
 @passes(loss_grad_signature)
-def loss_grad_pass(X, Y, widths, bias, work, theta, grad, sign, fdf, terms):
-    """L(θ), and ``sign * ∇L(θ)`` into ``grad``, in the precision of ``work``, ``theta`` and ``grad``."""
+def loss_grad_pass(X, Y, widths, bias, work, theta, grad, sign, fdf, terms, chunk, products):
+    """L(θ), and ``sign * ∇L(θ)`` into ``grad``, in the precision of ``work``, ``theta`` and ``grad``;
+    ``chunk`` and ``products`` are :func:`chunk_passes` and :func:`~sadbench.model.blocks.products` of that
+    precision."""
+    load, forward, loss, back = chunk
     n = X.shape[0]
     C = layout(widths, n)[-1]
     grad[:] = 0.0
     total = 0.0
     for start in range(0, n, C):
         c = min(C, n - start)
-        load_chunk(X, Y, widths, work, start, c)
-        propagate(theta, widths, bias, work, n, c, fdf)
-        total += loss_terms(widths, work, n, c, sign / n, terms, False)
-        backward(theta, widths, bias, work, n, c, grad, True)
+        load(X, Y, widths, work, start, c)
+        forward(theta, widths, bias, work, n, c, fdf, products)
+        total += loss(widths, work, n, c, sign / n, terms, False)
+        back(theta, widths, bias, work, n, c, grad, True, products)
     return total / n
 
 
 @compiled(**KERNEL)  # compiled by compile_float32()
-def loss_grad_pass_f32(X, Y, widths, bias, work, theta, grad, sign, fdf, terms):
+def loss_grad_pass_f32(X, Y, widths, bias, work, theta, grad, sign, fdf, terms, chunk, products):
     """:func:`loss_grad_pass` in float32 arithmetic for float64 ``work``, ``theta`` and ``grad``: θ rounded to
     float32, the passes in a float32 view of the scratch (regions counted in float32s, then θ and ∇L;
     :func:`work_size` leaves room), ∇L widened."""
@@ -129,20 +170,26 @@ def loss_grad_pass_f32(X, Y, widths, bias, work, theta, grad, sign, fdf, terms):
     grad32 = single[end + P : end + 2 * P]
     for p in range(P):
         theta32[p] = theta[p]
-    total = loss_grad_pass(X, Y, widths, bias, single, theta32, grad32, sign, fdf, terms)
+    total = loss_grad_pass(X, Y, widths, bias, single, theta32, grad32, sign, fdf, terms, chunk, products)
     for p in range(P):
         grad[p] = grad32[p]
     return total
 
 
+_SINGLE = WORKING["float32"]
 FLOAT32_OVERLOADS.append((loss_grad_pass_f32, types.float64(sig.MATRIX, sig.MATRIX, WIDTHS, INT, VEC, VEC, VEC,
-                                                            types.float64, WORKING["float32"].fdf,
-                                                            WORKING["float32"].terms)))
+                                                            types.float64, _SINGLE.fdf, _SINGLE.terms,
+                                                            chunk_passes_type(_SINGLE), products_type(_SINGLE))))
 
 
-@compiled(sig.MATRIX(VEC, sig.MATRIX, WIDTHS, INT, VEC, ACT_FN), **KERNEL)
-def forward_pass(theta, X, widths, bias, work, fdf):
+_DOUBLE = WORKING["float64"]
+
+
+@compiled(sig.MATRIX(VEC, sig.MATRIX, WIDTHS, INT, VEC, ACT_FN, chunk_passes_type(_DOUBLE), products_type(_DOUBLE)),
+          **KERNEL)
+def forward_pass(theta, X, widths, bias, work, fdf, chunk, products):
     """Run the forward pass; return the network outputs (n, k), a view into the scratch."""
+    forward = chunk[1]
     n = X.shape[0]
     k = widths[widths.size - 1]
     x0, _, z0, _, _, _, _, _, _, _, _, _, out0, _, C = layout(widths, n)
@@ -151,7 +198,7 @@ def forward_pass(theta, X, widths, bias, work, fdf):
     for start in range(0, n, C):
         c = min(C, n - start)
         _transpose_rows(X, start, view(work, x0, widths[0], c))
-        propagate(theta, widths, bias, work, n, c, fdf)
+        forward(theta, widths, bias, work, n, c, fdf, products)
         zl = view(work, z0 + last * c, k, c)
         for i in range(c):
             for j in range(k):

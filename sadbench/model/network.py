@@ -5,8 +5,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from sadbench.errors import SadbenchError
+from sadbench.jit import over_threads
 from sadbench.model import data
-from sadbench.model.kernels import gradient_kernels, loss_grad_ensemble
+from sadbench.model.kernels import gradient_kernels, loss_grad_members
 from sadbench.model.layout import work_size
 from sadbench.model.precision import PRECISIONS
 from sadbench.options import OptionError, integer
@@ -134,7 +135,7 @@ class Network:
         widths, bias, work = self.problem_arrays(X, len(thetas))
         grads = np.empty_like(thetas)
         losses = np.empty(len(thetas))
-        loss_grad_ensemble(kernels.loss_grad, X, Y, widths, bias, work, thetas, grads, losses)
+        over_threads(loss_grad_members, len(thetas), kernels.loss_grad, X, Y, widths, bias, work, thetas, grads, losses)
         if single:
             return float(losses[0]), grads[0]
         return losses, grads

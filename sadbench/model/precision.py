@@ -60,12 +60,11 @@ FLOAT32_OVERLOADS = []
 
 def passes(signature):
     """Decorator of a pass over working-precision arrays, typed by ``signature(working)``: compiled (and
-    cached on disk) for float64 when this module loads, and for float32 by :func:`compile_float32`, so
+    cached on disk) for float64 on first use, and for float32 by :func:`compile_float32`, so
     that a float64 user never compiles the float32 overloads."""
 
     def decorate(py_func):
-        dispatcher = compiled(**KERNEL)(py_func)
-        dispatcher.compile(signature(WORKING["float64"]))
+        dispatcher = compiled(signature(WORKING["float64"]), closed=False, **KERNEL)(py_func)
         FLOAT32_OVERLOADS.append((dispatcher, signature(WORKING["float32"])))
         return dispatcher
 

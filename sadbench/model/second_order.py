@@ -23,24 +23,32 @@ from numba import njit, types
 
 from sadbench import signatures as sig
 from sadbench.jit import compiled, first_class
-from sadbench.model.blocks import fill_rows, matmul, matmul_t, outer_acc
-from sadbench.model.gradient import backward, load_chunk, loss_terms, propagate
+from sadbench.model.blocks import fill_rows, products, products_type
+from sadbench.model.gradient import chunk_passes, chunk_passes_type
 from sadbench.model.layout import flat, layout, param_offset, row_offset, view, weights
-from sadbench.model.precision import ACT_FN, D2_FN, INT, KERNEL, LOSS_FN, VEC, WIDTHS
+from sadbench.model.precision import ACT_FN, D2_FN, INT, KERNEL, LOSS_FN, VEC, WIDTHS, WORKING
 
 
-@compiled(types.float64(sig.PROBLEM, INT, INT, VEC, ACT_FN, D2_FN, LOSS_FN), **KERNEL)
-def prepare(prob, start, c, theta, fdf, d2, terms):
+#: The gradient's per-chunk passes and the products, in float64 (:func:`sadbench.model.gradient.chunk_passes`,
+#: :func:`sadbench.model.blocks.products`), as first-class functions.
+CHUNK = chunk_passes_type(WORKING["float64"])
+PRODUCTS = products_type(WORKING["float64"])
+
+
+@compiled(types.float64(sig.PROBLEM, INT, INT, VEC, ACT_FN, D2_FN, LOSS_FN, CHUNK, PRODUCTS), **KERNEL)
+def prepare(prob, start, c, theta, fdf, d2, terms, chunk, products):
     """For a chunk: forward and backward passes (sign +1, δ only), S = (Wᵀδ)⊙σ″(Z) and ℓ''/n. Returns the
     chunk's Σ ℓ."""
+    load, forward, loss, back = chunk
+    matmul_t = products[1]
     X, Y, widths, bias, work = prob
     n = X.shape[0]
     n_layers = widths.size - 1
     _, _, z0, _, _, d0, s0, _, _, _, _, _, _, _, _ = layout(widths, n)
-    load_chunk(X, Y, widths, work, start, c)
-    propagate(theta, widths, bias, work, n, c, fdf)
-    total = loss_terms(widths, work, n, c, 1.0 / n, terms, True)
-    backward(theta, widths, bias, work, n, c, theta, False)
+    load(X, Y, widths, work, start, c)
+    forward(theta, widths, bias, work, n, c, fdf, products)
+    total = loss(widths, work, n, c, 1.0 / n, terms, True)
+    back(theta, widths, bias, work, n, c, theta, False, products)
     row = 0
     for l in range(1, n_layers):  # S of hidden layer l: the weights l (0-based) read it
         w = widths[l]
@@ -51,11 +59,12 @@ def prepare(prob, start, c, theta, fdf, d2, terms):
     return total
 
 
-@compiled(types.void(VEC, VEC, WIDTHS, INT, VEC, INT, INT, VEC, INT, INT, INT), **KERNEL)
-def r_pass(theta, v, widths, bias, work, n, c, out, first, unit_row, unit_col):
+@compiled(types.void(VEC, VEC, WIDTHS, INT, VEC, INT, INT, VEC, INT, INT, INT, PRODUCTS), **KERNEL)
+def r_pass(theta, v, widths, bias, work, n, c, out, first, unit_row, unit_col, products):
     """Add a chunk's part of ∇²L·v to ``out``, after ``prepare``. ``v`` is zero in the layers before
     ``first``. With ``unit_row`` ≥ 0, v is the unit vector of weight (unit_row, unit_col) of layer ``first``
     (of its bias when ``unit_col`` < 0) and ``v`` itself is not read."""
+    matmul, matmul_t, outer_acc = products
     x0, _, _, a0, g0, d0, s0, rz0, ra0, rd0, l20, _, _, _, C = layout(widths, n)
     n_layers = widths.size - 1
     unit = unit_row >= 0
@@ -140,9 +149,15 @@ def r_pass(theta, v, widths, bias, work, n, c, out, first, unit_row, unit_col):
         row -= fan_in
 
 
-@compiled(types.float64(sig.PROBLEM, VEC, VEC, VEC, ACT_FN, D2_FN, LOSS_FN), **KERNEL)
-def hvp_pass(prob, theta, v, out, fdf, d2, terms):
+#: (prepare, r_pass) as first-class functions: the whole-data passes call them through their addresses, so
+#: that they are compiled once rather than linked into (and re-optimised within) both hvp_pass and hessian_pass.
+STEPS = types.Tuple((types.FunctionType(prepare.declared_signature), types.FunctionType(r_pass.declared_signature)))
+
+
+@compiled(types.float64(sig.PROBLEM, VEC, VEC, VEC, ACT_FN, D2_FN, LOSS_FN, CHUNK, STEPS, PRODUCTS), **KERNEL)
+def hvp_pass(prob, theta, v, out, fdf, d2, terms, chunk, steps, products):
     """Write ∇²L(θ)·v into ``out``; return L(θ)."""
+    prepare_chunk, r_chunk = steps
     X, Y, widths, bias, work = prob
     n = X.shape[0]
     C = layout(widths, n)[-1]
@@ -150,14 +165,15 @@ def hvp_pass(prob, theta, v, out, fdf, d2, terms):
     total = 0.0
     for start in range(0, n, C):
         c = min(C, n - start)
-        total += prepare(prob, start, c, theta, fdf, d2, terms)
-        r_pass(theta, v, widths, bias, work, n, c, out, 0, -1, -1)
+        total += prepare_chunk(prob, start, c, theta, fdf, d2, terms, chunk, products)
+        r_chunk(theta, v, widths, bias, work, n, c, out, 0, -1, -1, products)
     return total / n
 
 
-@compiled(types.float64(sig.PROBLEM, VEC, sig.MATRIX, ACT_FN, D2_FN, LOSS_FN), **KERNEL)
-def hessian_pass(prob, theta, H, fdf, d2, terms):
+@compiled(types.float64(sig.PROBLEM, VEC, sig.MATRIX, ACT_FN, D2_FN, LOSS_FN, CHUNK, STEPS, PRODUCTS), **KERNEL)
+def hessian_pass(prob, theta, H, fdf, d2, terms, chunk, steps, products):
     """Write the dense ∇²L(θ) (P × P) into ``H``; return L(θ)."""
+    prepare_chunk, r_chunk = steps
     X, Y, widths, bias, work = prob
     n = X.shape[0]
     C = layout(widths, n)[-1]
@@ -166,16 +182,17 @@ def hessian_pass(prob, theta, H, fdf, d2, terms):
     total = 0.0
     for start in range(0, n, C):
         c = min(C, n - start)
-        total += prepare(prob, start, c, theta, fdf, d2, terms)
+        total += prepare_chunk(prob, start, c, theta, fdf, d2, terms, chunk, products)
         for l in range(widths.size - 1):
             fan_in, fan_out = widths[l], widths[l + 1]
             p = param_offset(widths, bias, l)
             for j in range(fan_out):
                 for m in range(fan_in):
-                    r_pass(theta, theta, widths, bias, work, n, c, H[p + j * fan_in + m], l, j, m)
+                    r_chunk(theta, theta, widths, bias, work, n, c, H[p + j * fan_in + m], l, j, m, products)
             if bias:
                 for j in range(fan_out):
-                    r_pass(theta, theta, widths, bias, work, n, c, H[p + fan_out * fan_in + j], l, j, -1)
+                    r_chunk(theta, theta, widths, bias, work, n, c, H[p + fan_out * fan_in + j], l, j, -1,
+                            products)
     for p in range(P):
         for q in range(p):
             s = 0.5 * (H[p, q] + H[q, p])
@@ -202,15 +219,17 @@ def make_second_order(fdf, d2, terms):
     (``terms``): closures that call the compiled passes as first-class functions (no re-linking)."""
     hvp_fn, hessian_fn = first_class(hvp_pass), first_class(hessian_pass)
     fdf, d2, terms = first_class(fdf), first_class(d2), first_class(terms)
+    chunk, steps = chunk_passes("float64"), (first_class(prepare), first_class(r_pass))
+    dense = products("float64")
 
     @njit(sig.HVP, **KERNEL)
     def hvp(prob, theta, v, out):
         """Write ∇²L(θ)·v into ``out``; return L(θ)."""
-        return hvp_fn(prob, theta, v, out, fdf, d2, terms)
+        return hvp_fn(prob, theta, v, out, fdf, d2, terms, chunk, steps, dense)
 
     @njit(sig.HESSIAN, **KERNEL)
     def hessian(prob, theta, H):
         """Write the dense ∇²L(θ) (P × P) into ``H``; return L(θ)."""
-        return hessian_fn(prob, theta, H, fdf, d2, terms)
+        return hessian_fn(prob, theta, H, fdf, d2, terms, chunk, steps, dense)
 
     return hvp, hessian

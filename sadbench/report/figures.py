@@ -9,6 +9,7 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Patch
 from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
+from sadbench.verdicts.observables import r_product
 from sadbench.verdicts.verdict import LABELS
 
 #: One colour per verdict, the same in every figure and in the interactive view.
@@ -67,7 +68,7 @@ def median_curves(groups):
         t = np.unique(np.concatenate([s["t"] for s in series]))
         keep = t > 0
         for ax, (name, _, _) in zip(axes, _CURVES):
-            stack = np.array([_on_times(s, "norm", t) * _on_times(s, "grad_norm", t) if name == "R"
+            stack = np.array([r_product(_on_times(s, "norm", t), _on_times(s, "grad_norm", t)) if name == "R"
                               else _on_times(s, name, t) for s in series])[:, keep]
             if not np.isfinite(stack).any(axis=0).any():
                 continue

@@ -17,6 +17,7 @@ from matplotlib.lines import Line2D
 from sadbench.report.figures import VERDICT_COLOURS
 from sadbench.report.labels import case_text, pair_text
 from sadbench.suites.store import open_results
+from sadbench.verdicts.observables import r_product
 
 PANELS = (
     ("loss", "L", "log"),
@@ -34,7 +35,7 @@ def _columns(series):
     t = np.asarray(series["t"], dtype=float)
     keep = t > 0
     out = {name: np.asarray(series[name], dtype=float)[keep] for name in ("loss", "norm", "grad_norm")}
-    out["R"] = out["norm"] * out["grad_norm"]
+    out["R"] = r_product(out["norm"], out["grad_norm"])
     out["misalignment"] = 1.0 - np.asarray(series["align"], dtype=float)[keep]
     out["t"] = t[keep]
     return out

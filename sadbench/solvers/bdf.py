@@ -49,6 +49,7 @@ from sadbench.solvers import krylov
 from sadbench.solvers import lanczos
 from sadbench.solvers import products
 from sadbench import signatures as sig
+from sadbench.solvers.vectors import copy, copy_rows
 from sadbench.specs import Integrator
 
 
@@ -178,7 +179,7 @@ def _rescale(D, D_tmp, order, factor):
             for j in range(n):
                 s += RU[j, i] * D[j, p]
             D_tmp[i, p] = s
-    D[:n] = D_tmp[:n]
+    copy_rows(D, D_tmp, n)
 
 
 @compiled()
@@ -352,7 +353,7 @@ def bdf_attempt(functions, prob, params, t, y, f, h, y_new, f_new, work, rtol, a
 
     # Predict, then correct with simplified Newton; a stale Jacobian that fails is re-evaluated once.
     psi[:] = 0.0
-    y_new[:] = D[0]
+    copy(y_new, D[0])
     for i in range(1, order + 1):
         y_new += D[i]
         psi += (gamma[i] / alpha[order]) * D[i]
@@ -361,7 +362,7 @@ def bdf_attempt(functions, prob, params, t, y, f, h, y_new, f_new, work, rtol, a
     floor = NOISE_NEWTON * c * work[NOISE]
     for p in range(P):
         scale[p] = atol + rtol * abs(y_new[p]) + noise
-    spare[:] = y_new
+    copy(spare, y_new)
     tol = params[NEWTON] if params[NEWTON] > 0.0 else max(10.0 * EPS / rtol, min(0.03, math.sqrt(rtol)))
     n_grad = 0.0
     space = _krylov_region(work, P, params)
@@ -386,7 +387,7 @@ def bdf_attempt(functions, prob, params, t, y, f, h, y_new, f_new, work, rtol, a
         work[HVP_SINCE] += hvps
         if converged:
             break
-        y_new[:] = spare
+        copy(y_new, spare)
         if work[KRYLOV] == 0.0 and work[FRESH_JAC] == 0.0 and params[FORM] == LOW_RANK:
             # A low-rank model costs a few dozen products, less than Newton–Krylov on the steps until the
             # ski-rental rule would renew it: renew it now, and stay with simplified Newton.
@@ -427,13 +428,15 @@ def bdf_attempt(functions, prob, params, t, y, f, h, y_new, f_new, work, rtol, a
         # committing this step will give (D[k] + d and d - D[k+1]).
         best, best_order = max(err, 1e-10) ** (-1.0 / (order + 1)), order
         if order > min_order:
-            spare[:] = D[order] + d
+            for p in range(P):
+                spare[p] = D[order, p] + d[p]
             err_m = error_const[order - 1] * _norm(spare, scale)
             factor_m = max(err_m, 1e-10) ** (-1.0 / order)
             if factor_m > best:
                 best, best_order = factor_m, order - 1
         if order < max_order:
-            spare[:] = d - D[order + 1]
+            for p in range(P):
+                spare[p] = d[p] - D[order + 1, p]
             err_p = error_const[order + 1] * _norm(spare, scale)
             factor_p = max(err_p, 1e-10) ** (-1.0 / (order + 2))
             if factor_p > best:

@@ -17,6 +17,7 @@ import numpy as np
 from sadbench.solvers import driver
 from sadbench.solvers.blas import one_blas_thread
 from sadbench.errors import SadbenchError
+from sadbench.jit import compile_elsewhere, over_threads
 
 FORMAT = 1
 _TARGET_CALL_SECONDS = 0.2  # wall time one driver call aims at: the granularity of max_wall and stop()
@@ -94,15 +95,23 @@ class RunState:
             raise SadbenchError("cannot resume: X, Y differ from the data the stored run was integrated on")
 
 
+def compile_ahead(*methods):
+    """On a first run (nothing cached yet), compile the methods' steps in a helper process while this one
+    compiles the gradient (:func:`sadbench.jit.compile_elsewhere`): a stiff step is the largest piece of code
+    a run compiles; beside explicit ones, the driver loop goes to the helper too."""
+    steps = [method.attempt for method in methods]
+    if not all(method.stiff for method in methods):
+        steps.append(driver.integrate_members)
+    compile_elsewhere(*steps)
+
+
 def run_chunks(state, method, functions, X, Y, widths, bias, work, max_wall, stoppers, traces):
     """Advance every running member to the last save time on the CPU; returns the seconds spent."""
 
     def advance():
-        running = (state.states[:, driver.STATUS] == driver.RUNNING).sum()
-        loop = driver.integrate_serial if running == 1 else driver.integrate_ensemble
-        loop(functions, method.attempt, X, Y, widths, bias, work, method.params, state.thetas, state.grads,
-             state.anchors, state.method_work, state.times, state.settings, state.states, state.out,
-             state.snapshots)
+        over_threads(driver.integrate_members, state.thetas.shape[0], functions, method.attempt, X, Y, widths, bias,
+                     work, method.params, state.thetas, state.grads, state.anchors, state.method_work, state.times,
+                     state.settings, state.states, state.out, state.snapshots)
 
     start = time.perf_counter()
     with one_blas_thread():

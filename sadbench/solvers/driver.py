@@ -1,4 +1,4 @@
-"""The compiled integration loop: every member of an ensemble on its own step size, in parallel.
+"""The compiled integration loop: every member of an ensemble on its own step size, members on threads.
 
 The loop hits every save time exactly, records the observables there, enforces the terminal events
 (non-finite state, ``stop_norm_above``, ``stop_grad_below``), and stops with a status code; it never raises.
@@ -9,7 +9,7 @@ chunks, checks the wall clock and the detectors between them, and can resume a s
 
 import math
 
-from numba import prange, types
+from numba import types
 
 from sadbench import signatures as sig
 from sadbench.jit import compiled
@@ -20,38 +20,27 @@ from sadbench.solvers.codes import (  # noqa: F401  (the host reads the codes an
     RESUMABLE, RTOL, RUNNING, SAFETY, SETTINGS_SIZE, STATE_SIZE, STATUS, STATUS_MESSAGES, STATUS_NAMES, STEP_BASE,
     STOP_GRAD, STOP_GRAD_BELOW, STOP_NORM, STOP_NORM_ABOVE, SUCCESS, T, WALL_TIME,
 )
-from sadbench.solvers.control import judge_attempt, next_attempt, out_of_steps, starting_step, terminal_event, trial_step
-
-@compiled()
-def _norm(v):
-    s = 0.0
-    for x in v:
-        s += x * x
-    return math.sqrt(s)
-
-
-@compiled()
-def _dot(u, v):
-    s = 0.0
-    for i in range(u.size):
-        s += u[i] * v[i]
-    return s
+from sadbench.solvers.control import (
+    judge_attempt, next_attempt, out_of_steps, starting_step, terminal_event, trial_step,
+)
+from sadbench.solvers.vectors import copy, dot
+from sadbench.verdicts.observables import cosine, norm
 
 
 @compiled()
 def _record(out, snaps, k, loss, y, f, anchor, state):
-    norm, grad_norm = _norm(y), _norm(f)
+    """The observables at save point k (:mod:`sadbench.verdicts.observables`), then the anchor := θ."""
+    theta_norm, grad_norm = norm(y), norm(f)
     out[k, Q_LOSS] = loss
-    out[k, Q_NORM] = norm
+    out[k, Q_NORM] = theta_norm
     out[k, Q_GRAD_NORM] = grad_norm
-    out[k, Q_ALIGN] = _dot(y, f) / (norm * grad_norm) if norm > 0.0 and grad_norm > 0.0 else math.nan
-    anchor_norm = _norm(anchor)
-    out[k, Q_DIR_COS] = _dot(y, anchor) / (norm * anchor_norm) if norm > 0.0 and anchor_norm > 0.0 else math.nan
-    anchor[:] = y
+    out[k, Q_ALIGN] = cosine(dot(y, f), theta_norm, grad_norm)
+    out[k, Q_DIR_COS] = cosine(dot(y, anchor), theta_norm, norm(anchor))
+    copy(anchor, y)
     out[k, Q_N_GRAD] = state[N_GRAD]
     out[k, Q_N_STEPS] = state[N_STEPS]
     if snaps.shape[0] > 0:
-        snaps[k, :] = y
+        copy(snaps[k], y)
 
 
 @compiled(types.float64(sig.FUNCTIONS, sig.PROBLEM, sig.VECTOR, sig.VECTOR, sig.VECTOR, sig.VECTOR, sig.VECTOR))
@@ -98,7 +87,7 @@ def integrate_member(functions, attempt, prob, params, y, f, anchor, work, save_
     if state[N_GRAD] == 0.0:
         state[LOSS] = functions[0](prob, y, f)
         state[N_GRAD] = 1.0
-        if not (math.isfinite(state[LOSS]) and math.isfinite(_norm(f))):
+        if not (math.isfinite(state[LOSS]) and math.isfinite(norm(f))):
             state[STATUS] = NONFINITE
             return
     if state[H] <= 0.0:
@@ -136,11 +125,11 @@ def integrate_member(functions, attempt, prob, params, y, f, anchor, work, save_
         if rejected:
             continue
         t = t_new
-        y[:] = y_new
-        f[:] = f_new
+        copy(y, y_new)
+        copy(f, f_new)
         state[LOSS] = loss_new
         state[N_STEPS] += 1.0
-        grad_norm = _norm(f)
+        grad_norm = norm(f)
         if not math.isfinite(grad_norm):
             state[STATUS] = NONFINITE
             break
@@ -148,7 +137,7 @@ def integrate_member(functions, attempt, prob, params, y, f, anchor, work, save_
             state[T] = t
             _record(out, snaps, k, loss_new, y, f, anchor, state)
             k += 1
-        status = terminal_event(_norm(y), grad_norm, settings)
+        status = terminal_event(norm(y), grad_norm, settings)
         if status != RUNNING:
             state[STATUS] = status
             break
@@ -159,30 +148,21 @@ def integrate_member(functions, attempt, prob, params, y, f, anchor, work, save_
         state[STATUS] = SUCCESS
 
 
-ENSEMBLE = types.void(
+MEMBERS = types.void(
     sig.FUNCTIONS, types.FunctionType(sig.ATTEMPT), sig.MATRIX, sig.MATRIX, types.int64[::1], types.int64,
     sig.MATRIX, sig.VECTOR, sig.MATRIX, sig.MATRIX, sig.MATRIX, sig.MATRIX, sig.VECTOR, sig.VECTOR, sig.MATRIX,
-    types.float64[:, :, ::1], types.float64[:, :, ::1],
+    types.float64[:, :, ::1], types.float64[:, :, ::1], types.int64, types.int64,
 )
 
 
-@compiled(ENSEMBLE, parallel=True)
-def integrate_ensemble(functions, attempt, X, Y, widths, bias, work, params, thetas, grads, anchors,
-                       method_work, save_t, settings, states, out, snapshots):
-    """Every member still running, spread over threads; each keeps its own step size."""
-    for e in prange(thetas.shape[0]):
-        if states[e, STATUS] == RUNNING:
-            prob = (X, Y, widths, bias, work[e])
-            integrate_member(functions, attempt, prob, params, thetas[e], grads[e], anchors[e], method_work[e],
-                             save_t, settings, states[e], out[e], snapshots[e])
-
-
-@compiled(ENSEMBLE)
-def integrate_serial(functions, attempt, X, Y, widths, bias, work, params, thetas, grads, anchors,
-                     method_work, save_t, settings, states, out, snapshots):
-    """The same on one thread: a call of the parallel loop costs milliseconds to hand its first-class
-    function arguments to the threads, which for a single member can exceed the integration itself."""
-    for e in range(thetas.shape[0]):
+@compiled(MEMBERS, nogil=True)
+def integrate_members(functions, attempt, X, Y, widths, bias, work, params, thetas, grads, anchors, method_work,
+                      save_t, settings, states, out, snapshots, first, last):
+    """Members ``first .. last - 1`` that are still running, one after the other; each keeps its own step size.
+    It releases the GIL, so the host spreads an ensemble's members over threads
+    (:func:`sadbench.jit.over_threads`): numba's ``parallel=True`` loop would cost seconds more to compile,
+    and milliseconds per call to hand its first-class function arguments to the threads."""
+    for e in range(first, last):
         if states[e, STATUS] == RUNNING:
             prob = (X, Y, widths, bias, work[e])
             integrate_member(functions, attempt, prob, params, thetas[e], grads[e], anchors[e], method_work[e],

@@ -19,6 +19,7 @@ import numpy as np
 
 from sadbench.jit import compiled
 from sadbench.solvers import lanczos
+from sadbench.solvers.vectors import copy, copy_rows
 
 
 #: |1 + c·λ| below this is treated as singular (the step crosses an unstable mode's time scale).
@@ -61,8 +62,8 @@ def evaluate(functions, prob, y, jac, single):
                 Q32[p, q] = vectors[p, q]
         jac[1 + (P * P + 1) // 2 : 1 + P * P] = 0.0  # the unused half: zeros compress in a stored run state
     else:
-        Q[:, :] = vectors
-    lam[:] = values
+        copy_rows(Q, vectors, P)
+    copy(lam, values)
     jac[0] = 1.0 if single else 0.0
     return True
 

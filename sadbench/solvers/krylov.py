@@ -15,14 +15,7 @@ import numpy as np
 from sadbench.jit import compiled
 from sadbench.solvers import jacobian
 from sadbench.solvers import products
-
-
-@compiled()
-def _dot(u, v):
-    s = 0.0
-    for p in range(u.size):
-        s += u[p] * v[p]
-    return s
+from sadbench.solvers.vectors import dot
 
 
 @compiled()
@@ -51,10 +44,10 @@ def gmres(functions, prob, y, difference, c, jac, r, x, space, m, eta):
         return False, 0
     products.product(functions, prob, y, f, x, Hv, shifted, difference)
     used = 1
-    r_norm = math.sqrt(_dot(r, r))
+    r_norm = math.sqrt(dot(r, r))
     for p in range(P):
         V[0, p] = r[p] - x[p] - c * Hv[p]
-    beta = math.sqrt(_dot(V[0], V[0]))
+    beta = math.sqrt(dot(V[0], V[0]))
     if beta <= eta * r_norm:
         return True, used
     if not math.isfinite(beta):
@@ -75,9 +68,9 @@ def gmres(functions, prob, y, difference, c, jac, r, x, space, m, eta):
         for p in range(P):
             w[p] = Z[j, p] + c * Hv[p]
         for i in range(j + 1):
-            Hm[i, j] = _dot(w, V[i])
+            Hm[i, j] = dot(w, V[i])
             w -= Hm[i, j] * V[i]
-        Hm[j + 1, j] = math.sqrt(_dot(w, w))
+        Hm[j + 1, j] = math.sqrt(dot(w, w))
         if Hm[j + 1, j] > 0.0:
             w /= Hm[j + 1, j]
         for i in range(j):

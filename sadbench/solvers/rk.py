@@ -13,6 +13,7 @@ import numpy as np
 from sadbench import signatures as sig
 from sadbench.jit import compiled
 from sadbench.model.precision import FASTMATH
+from sadbench.solvers.vectors import copy
 from sadbench.specs import Integrator
 
 
@@ -33,11 +34,11 @@ def rk_attempt(functions, prob, params, t, y, f, h, y_new, f_new, work, rtol, at
     P = y.size
     K = work[: s * P].reshape((s, P))
     y_stage = work[s * P : (s + 1) * P]
-    K[0, :] = f
+    copy(K[0], f)
     n_grad = 0.0
     last_stage = s - 1 if fsal else s
     for i in range(1, last_stage):
-        y_stage[:] = y
+        copy(y_stage, y)
         for j in range(i):
             coef = h * A[i, j]
             if coef != 0.0:
@@ -45,7 +46,7 @@ def rk_attempt(functions, prob, params, t, y, f, h, y_new, f_new, work, rtol, at
                     y_stage[p] += coef * K[j, p]
         rhs(prob, y_stage, K[i])
         n_grad += 1.0
-    y_new[:] = y
+    copy(y_new, y)
     for j in range(last_stage):
         coef = h * b[j]
         if coef != 0.0:
@@ -56,7 +57,7 @@ def rk_attempt(functions, prob, params, t, y, f, h, y_new, f_new, work, rtol, at
     if not adaptive:
         return 0.0, n_grad, loss_new
     if fsal:
-        K[s - 1, :] = f_new
+        copy(K[s - 1], f_new)
     err = 0.0
     for p in range(P):
         est = 0.0

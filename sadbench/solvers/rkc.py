@@ -17,6 +17,7 @@ from sadbench.solvers import attempts
 from sadbench import signatures as sig
 from sadbench.jit import compiled
 from sadbench.solvers.control import scaled_rms, step_factor
+from sadbench.solvers.vectors import copy
 from sadbench.specs import Integrator
 
 DAMPING = 2.0 / 13.0
@@ -90,7 +91,7 @@ def rkc_attempt(functions, prob, params, t, y, f, h, y_new, f_new, work, rtol, a
         work[RHO_AGE] += 1.0
     if outcome == attempts.FIRST or work[RHO_AGE] >= RHO_EVERY or (outcome == attempts.REJECTED and work[RHO_AGE] > 0):
         if outcome == attempts.FIRST:
-            v[:] = f
+            copy(v, f)
         rho, n_hvp = power_iteration(functions[1], prob, y, v, f_stage, POWER_ITERATIONS, POWER_TOL)
         work[N_HVP] += n_hvp
         work[N_RHO] += 1.0
@@ -120,7 +121,7 @@ def rkc_attempt(functions, prob, params, t, y, f, h, y_new, f_new, work, rtol, a
     b2 = 4.0 / (16.0 * w0 * w0)  # T_2'' = 4, T_2' = 4 w0
     b_jm2, b_jm1 = b2, b2
     mu_t1 = b_jm1 * w1
-    y_prev2[:] = y
+    copy(y_prev2, y)
     for p in range(P):
         y_prev[p] = y[p] + mu_t1 * h * f[p]
     Tj_m2, Tj_m1 = 1.0, w0  # T_{j-2}, T_{j-1}
@@ -140,8 +141,8 @@ def rkc_attempt(functions, prob, params, t, y, f, h, y_new, f_new, work, rtol, a
         for p in range(P):
             y_new[p] = ((1.0 - mu - nu) * y[p] + mu * y_prev[p] + nu * y_prev2[p]
                         + h * (mu_t * f_stage[p] + gamma_t * f[p]))
-        y_prev2[:] = y_prev
-        y_prev[:] = y_new
+        copy(y_prev2, y_prev)
+        copy(y_prev, y_new)
         b_jm2, b_jm1 = b_jm1, bj
         a_jm1 = 1.0 - bj * Tj
         Tj_m2, Tj_m1 = Tj_m1, Tj

@@ -31,6 +31,7 @@ from sadbench.solvers import jacobian
 from sadbench import signatures as sig
 from sadbench.jit import compiled
 from sadbench.solvers.control import scaled_rms
+from sadbench.solvers.vectors import copy
 from sadbench.specs import Integrator
 
 TOLERANCE = 1e-12
@@ -163,9 +164,9 @@ def rosenbrock_attempt(functions, prob, params, t, y, f, h, y_new, f_new, work, 
     n_grad = 0.0
     for i in range(s):
         if i == 0:
-            stage_f[:] = f
+            copy(stage_f, f)
         else:
-            point[:] = y
+            copy(point, y)
             for j in range(i):
                 if A[i, j] != 0.0:
                     point += A[i, j] * U[j]
@@ -178,7 +179,7 @@ def rosenbrock_attempt(functions, prob, params, t, y, f, h, y_new, f_new, work, 
         work[N_SOLVES] += 1.0
         if not jacobian.solve(jac, c, stage_f, U[i]):
             return math.nan, n_grad, math.nan
-    y_new[:] = y
+    copy(y_new, y)
     point[:] = 0.0
     for i in range(s):
         y_new += m[i] * U[i]

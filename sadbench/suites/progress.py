@@ -6,6 +6,7 @@ import time
 
 _BAR_WIDTH = 24
 _REDRAW_S = 1.0
+COMPILING = "compiling kernels, first run only"
 
 
 def duration(seconds):
@@ -36,6 +37,8 @@ class Progress:
         self.tty = stream is not None and (stream.isatty() if tty is None else tty)
         self.done = self.failed = 0
         self.current = ""
+        self._compiling = 0  # nesting depth of numba compilations under way
+        self._told_compiling = False
         self.start = time.monotonic()
         self._lock = threading.Lock()
         self._stop = threading.Event()
@@ -71,6 +74,27 @@ class Progress:
         """A line that stays: above the bar on a terminal."""
         with self._lock:
             self._write(("\r\x1b[K" + text + "\n" + self._bar()) if self.tty else text + "\n")
+
+    def planned(self, suite, n_cases, todo, path):
+        """The first line of a run that has cases to run: what it will do, and where the results go."""
+        if not todo:
+            return
+        members = sum(len(task.case.seeds) for task in todo)
+        integrators = ", ".join(sorted({task.case.params["integrator"]["name"] for task in todo})) or "none"
+        self._line(f"{suite}: {len(todo)} of {n_cases} cases to run, {members} members, integrators: {integrators}; "
+                   f"results in {path}")
+
+    def compiling(self, started):
+        """numba started (or finished) compiling: a step of its own on the display, so that a first run's
+        compilation is not a silent terminal. Nested compilations count once."""
+        self._compiling += 1 if started else -1
+        if started and self._compiling == 1:
+            self.current, self._running = COMPILING, self.current
+            if not self._told_compiling:
+                self._told_compiling = True
+                self._line(f"{COMPILING} (numba caches the machine code on disk) ...")
+        elif not started and self._compiling == 0:
+            self.current = self._running
 
     def skipped(self, finished, failed, nonfinite=()):
         """Cases stored before this run and not run again (``Task`` lists)."""

@@ -37,6 +37,8 @@ from sadbench.errors import SadbenchError
 from sadbench.suites.environment import environment
 from sadbench.suites.executors import Local
 from sadbench.integrate import integrate, resume
+from sadbench.jit import reporting_compilation
+from sadbench.solvers.chunked import compile_ahead
 from sadbench.model.network import Network
 from sadbench.options import STEP_FIELDS, Save, StepControl
 from sadbench.plugins import get_registry
@@ -233,9 +235,13 @@ def run_suite(suite, results_dir="results", *, executor=None, rerun=False, retry
         if not rerun:
             todo = [_continuing(t, store) for t in todo]
         progress = Progress(len(todo), progress)
+        progress.planned(suite.name, len(tasks), todo, path)
+        if todo and all(t.case.params.get("backend", "cpu") == "cpu" for t in todo):
+            names = {t.case.params["integrator"]["name"] for t in todo}
+            compile_ahead(*(suite.registry.get("integrator", name) for name in sorted(names)))
         progress.skipped(skipped, failed_before, nonfinite_before)
         results, elsewhere = [], []
-        with _Claims(store) as claims:
+        with _Claims(store) as claims, reporting_compilation(progress.compiling):
             try:
                 for task, record, exc in executor.map(execute, claims.each(todo, elsewhere, progress),
                                                       started=progress.started):

@@ -9,6 +9,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from sadbench.verdicts.observables import r_product
+
 _TINY = 1e-300  # keeps logs of exact zeros finite (a gradient that is exactly 0 decays "infinitely fast")
 
 
@@ -49,8 +51,8 @@ class Series:
 
     @property
     def R(self):
-        """R(t) = ||θ||·||∇L||, which tends to 0 on the divergent branch (SCIENCE.md §2)."""
-        return self.norm * self.grad
+        """R(t) (:func:`~sadbench.verdicts.observables.r_product`) at the saved points."""
+        return r_product(self.norm, self.grad)
 
     def decades(self):
         """How many decades of t the saved points span."""

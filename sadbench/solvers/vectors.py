@@ -1,0 +1,35 @@
+"""Vector loops of the compiled solvers.
+
+Written as loops on purpose: numba compiles a slice assignment ``a[:] = b`` with its shape-mismatch error
+message, whose string formatting costs seconds of compilation in the first run of every process that
+compiles a caller, for nothing the solvers need (their shapes match by construction).
+"""
+
+from numba import njit
+
+#: Small helpers, inlined into their callers (LLVM alwaysinline).
+INLINE = dict(error_model="numpy", forceinline=True)
+
+
+@njit(**INLINE)
+def copy(dst, src):
+    """dst := src, vectors of one length."""
+    for p in range(dst.size):
+        dst[p] = src[p]
+
+
+@njit(**INLINE)
+def copy_rows(dst, src, rows):
+    """dst[:rows] := src[:rows], matrices of one row length."""
+    for i in range(rows):
+        for p in range(dst.shape[1]):
+            dst[i, p] = src[i, p]
+
+
+@njit(**INLINE)
+def dot(u, v):
+    """⟨u, v⟩."""
+    s = 0.0
+    for p in range(u.size):
+        s += u[p] * v[p]
+    return s
