@@ -15,6 +15,7 @@ import numpy as np
 
 from sadbench.jit import compiled
 from sadbench.solvers import jacobian
+from sadbench.solvers.vectors import add, copy, fill
 
 
 @compiled()
@@ -50,7 +51,7 @@ correction settles the stiff directions, where it is damped). Returns (converged
     dG = history[depth * P : 2 * depth * P].reshape((depth, P))
     g_old = history[2 * depth * P : (2 * depth + 1) * P]
     step = history[(2 * depth + 1) * P : (2 * depth + 2) * P]
-    d[:] = 0.0
+    fill(d, 0.0)
     g_norm_old = -1.0
     stored = 0
     for k in range(max_iter):
@@ -63,10 +64,10 @@ correction settles the stiff directions, where it is damped). Returns (converged
         if not jacobian.solve(jac, c, f, g):
             return False, k + 1
         if at_noise:
-            y += g
-            d += g
+            add(y, g)
+            add(d, g)
             return True, k + 1
-        step[:] = g
+        copy(step, g)
         if k > 0:
             slot = (k - 1) % depth
             for p in range(P):
@@ -86,7 +87,7 @@ correction settles the stiff directions, where it is damped). Returns (converged
             for i in range(stored):
                 for p in range(P):
                     step[p] -= gamma[i] * (dX[i, p] + dG[i, p])
-        g_old[:] = g
+        copy(g_old, g)
         # The test is scipy's on the simplified-Newton corrections g: their ratio is the rate the mixing
         # achieves (for a linear problem, that of GMRES's residuals, which never grows), and
         # rate/(1 − rate)·||g|| bounds what is left after the step.
@@ -94,9 +95,9 @@ correction settles the stiff directions, where it is damped). Returns (converged
         rate = g_norm / g_norm_old if g_norm_old > 0.0 else -1.0
         if not math.isfinite(g_norm) or (k >= 2 and rate >= 1.0):
             return False, k + 1
-        dX[k % depth] = step
-        y += step
-        d += step
+        copy(dX[k % depth], step)
+        add(y, step)
+        add(d, step)
         if g_norm == 0.0 or (0.0 <= rate < 1.0 and rate / (1.0 - rate) * g_norm < tol):
             return True, k + 1
         g_norm_old = g_norm

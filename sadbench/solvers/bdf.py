@@ -49,7 +49,7 @@ from sadbench.solvers import krylov
 from sadbench.solvers import lanczos
 from sadbench.solvers import products
 from sadbench import signatures as sig
-from sadbench.solvers.vectors import copy, copy_rows
+from sadbench.solvers.vectors import add, axpy, copy, copy_rows, fill
 from sadbench.specs import Integrator
 
 
@@ -199,7 +199,7 @@ def _newton(functions, prob, y, c, psi, jac, scale, tol, d, dy, f, space, differ
     ``floor`` or less is rounding noise: one more correction (which settles the stiff directions, where it is
     damped) and it has converged. Returns (converged, iterations, Hessian-vector products, whether GMRES
     failed)."""
-    d[:] = 0.0
+    fill(d, 0.0)
     dy_norm_old = -1.0
     hvps = 0
     gradient = krylov.gradient_slot(space, y.size) if space.size > 0 else space
@@ -209,7 +209,7 @@ def _newton(functions, prob, y, c, psi, jac, scale, tol, d, dy, f, space, differ
             if not math.isfinite(f[p]):
                 return False, k + 1, hvps, False
         if space.size > 0:
-            gradient[:] = f
+            copy(gradient, f)
         for p in range(y.size):
             f[p] = c * f[p] - psi[p] - d[p]
         at_noise = anderson.rms(f) <= floor
@@ -222,8 +222,8 @@ def _newton(functions, prob, y, c, psi, jac, scale, tol, d, dy, f, space, differ
             return False, k + 1, hvps, False
         dy_norm = _norm(dy, scale)
         if at_noise:
-            y += dy
-            d += dy
+            add(y, dy)
+            add(d, dy)
             return True, k + 1, hvps, False
         rate = dy_norm / dy_norm_old if dy_norm_old > 0.0 else -1.0
         # scipy's test predicts the remaining iterations from a linear rate: right for simplified Newton,
@@ -231,8 +231,8 @@ def _newton(functions, prob, y, c, psi, jac, scale, tol, d, dy, f, space, differ
         too_slow = space.size == 0 and rate ** (NEWTON_MAXITER - k) / (1.0 - rate) * dy_norm > tol
         if rate >= 0.0 and (rate >= 1.0 or too_slow):
             return False, k + 1, hvps, False
-        y += dy
-        d += dy
+        add(y, dy)
+        add(d, dy)
         if dy_norm == 0.0 or (rate >= 0.0 and rate / (1.0 - rate) * dy_norm < tol):
             return True, k + 1, hvps, False
         dy_norm_old = dy_norm
@@ -251,9 +251,14 @@ def _gradient_noise(functions, prob, y):
     f0 = np.empty(P)
     f_plus = np.empty(P)
     f_minus = np.empty(P)
+    shifted = np.empty(P)
     functions[0](prob, y, f0)
-    functions[0](prob, y + delta, f_plus)
-    functions[0](prob, y - delta, f_minus)
+    for p in range(P):
+        shifted[p] = y[p] + delta[p]
+    functions[0](prob, shifted, f_plus)
+    for p in range(P):
+        shifted[p] = y[p] - delta[p]
+    functions[0](prob, shifted, f_minus)
     s = 0.0
     for p in range(P):
         s += (f_plus[p] + f_minus[p] - 2.0 * f0[p]) ** 2
@@ -317,8 +322,9 @@ def bdf_attempt(functions, prob, params, t, y, f, h, y_new, f_new, work, rtol, a
 
     outcome = attempts.begin(work, t)
     if outcome == attempts.FIRST:
-        D[0] = y
-        D[1] = h * f
+        copy(D[0], y)
+        for p in range(P):
+            D[1, p] = h * f[p]
         work[H_D] = h
         work[ORDER] = min_order
         work[N_EQUAL] = 0.0
@@ -328,10 +334,11 @@ def bdf_attempt(functions, prob, params, t, y, f, h, y_new, f_new, work, rtol, a
         work[FRESH_JAC] = 0.0
         if work[PENDING] > 0.0:
             order = int(work[ORDER])
-            D[order + 2] = d - D[order + 1]
-            D[order + 1] = d
+            for p in range(P):
+                D[order + 2, p] = d[p] - D[order + 1, p]
+            copy(D[order + 1], d)
             for i in range(order, -1, -1):
-                D[i] += D[i + 1]
+                add(D[i], D[i + 1])
             work[N_EQUAL] = 0.0 if work[RESET_EQUAL] > 0.0 else work[N_EQUAL] + 1.0
             work[ORDER] = work[NEXT_ORDER]
     work[PENDING] = 0.0
@@ -352,11 +359,11 @@ def bdf_attempt(functions, prob, params, t, y, f, h, y_new, f_new, work, rtol, a
 
 
     # Predict, then correct with simplified Newton; a stale Jacobian that fails is re-evaluated once.
-    psi[:] = 0.0
+    fill(psi, 0.0)
     copy(y_new, D[0])
     for i in range(1, order + 1):
-        y_new += D[i]
-        psi += (gamma[i] / alpha[order]) * D[i]
+        add(y_new, D[i])
+        axpy(psi, gamma[i] / alpha[order], D[i])
     c = h / alpha[order]
     noise = _step_noise(jac, P, c, work[NOISE])
     floor = NOISE_NEWTON * c * work[NOISE]

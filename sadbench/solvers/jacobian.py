@@ -19,7 +19,7 @@ import numpy as np
 
 from sadbench.jit import compiled
 from sadbench.solvers import lanczos
-from sadbench.solvers.vectors import copy, copy_rows
+from sadbench.solvers.vectors import copy, copy_rows, fill
 
 
 #: |1 + c·λ| below this is treated as singular (the step crosses an unstable mode's time scale).
@@ -60,7 +60,7 @@ def evaluate(functions, prob, y, jac, single):
         for p in range(P):
             for q in range(P):
                 Q32[p, q] = vectors[p, q]
-        jac[1 + (P * P + 1) // 2 : 1 + P * P] = 0.0  # the unused half: zeros compress in a stored run state
+        fill(jac[1 + (P * P + 1) // 2 : 1 + P * P], 0.0)  # the unused half: zeros compress in a stored run state
     else:
         copy_rows(Q, vectors, P)
     copy(lam, values)

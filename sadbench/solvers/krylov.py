@@ -15,7 +15,7 @@ import numpy as np
 from sadbench.jit import compiled
 from sadbench.solvers import jacobian
 from sadbench.solvers import products
-from sadbench.solvers.vectors import dot
+from sadbench.solvers.vectors import axpy, divide, dot
 
 
 @compiled()
@@ -52,7 +52,7 @@ def gmres(functions, prob, y, difference, c, jac, r, x, space, m, eta):
         return True, used
     if not math.isfinite(beta):
         return False, used
-    V[0] /= beta
+    divide(V[0], beta)
     Hm = np.zeros((m + 1, m))
     cs = np.zeros(m)
     sn = np.zeros(m)
@@ -69,10 +69,11 @@ def gmres(functions, prob, y, difference, c, jac, r, x, space, m, eta):
             w[p] = Z[j, p] + c * Hv[p]
         for i in range(j + 1):
             Hm[i, j] = dot(w, V[i])
-            w -= Hm[i, j] * V[i]
+            for p in range(P):
+                w[p] -= Hm[i, j] * V[i, p]
         Hm[j + 1, j] = math.sqrt(dot(w, w))
         if Hm[j + 1, j] > 0.0:
-            w /= Hm[j + 1, j]
+            divide(w, Hm[j + 1, j])
         for i in range(j):
             a, b = Hm[i, j], Hm[i + 1, j]
             Hm[i, j] = cs[i] * a + sn[i] * b
@@ -96,5 +97,5 @@ def gmres(functions, prob, y, difference, c, jac, r, x, space, m, eta):
             s -= Hm[i, l] * coefficients[l]
         coefficients[i] = s / Hm[i, i]
     for i in range(k):
-        x += coefficients[i] * Z[i]
+        axpy(x, coefficients[i], Z[i])
     return abs(g[k]) <= eta * r_norm, used

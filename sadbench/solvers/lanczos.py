@@ -26,6 +26,7 @@ import numpy as np
 
 from sadbench.jit import compiled
 from sadbench.solvers import products
+from sadbench.solvers.vectors import copy, copy_rows, divide
 
 
 #: The region's first entry; :mod:`sadbench.solvers.jacobian`'s dense regions hold 0 or 1 there.
@@ -69,7 +70,7 @@ def _start(v):
         x = (p + 1) * 0.6180339887498949
         v[p] = x - math.floor(x) - 0.5
         s += v[p] * v[p]
-    v /= math.sqrt(s)
+    divide(v, math.sqrt(s))
 
 
 @compiled()
@@ -148,8 +149,8 @@ def evaluate(functions, prob, y, f, region, c_ref, tol, difference):
             Q[k, p] = w[p] / b
     values, vectors = _ritz(alpha, beta, k)
     ritz = np.dot(vectors.T, Q[:k])
-    U[:k] = ritz
-    theta[:k] = values
+    copy_rows(U, ritz, k)
+    copy(theta[:k], values)
     region[0] = KIND
     region[1] = k
     region[2] = used
@@ -168,7 +169,7 @@ def solve(region, c, b, out):
         if abs(1.0 + c * theta[i]) < SINGULAR:
             return False
     np.dot(U[:k], b, coefs[:k])
-    out[:] = b
+    copy(out, b)
     for i in range(k):
         ci = coefs[i] * (c * theta[i] / (1.0 + c * theta[i]))
         for p in range(P):

@@ -11,6 +11,7 @@ exact gradient, and only its rate of convergence depends on the matrix.
 import math
 
 from sadbench.jit import compiled
+from sadbench.solvers.vectors import fill
 
 #: √(machine epsilon): the forward difference's step, relative to 1 + ||y||.
 ROOT_EPS = 1.4901161193847656e-08
@@ -29,7 +30,7 @@ def product(functions, prob, y, f, v, out, shifted, difference):
         y_norm += y[p] * y[p]
         v_norm += v[p] * v[p]
     if v_norm == 0.0:
-        out[:] = 0.0
+        fill(out, 0.0)
         return
     eps = ROOT_EPS * (1.0 + math.sqrt(y_norm)) / math.sqrt(v_norm)
     for p in range(y.size):

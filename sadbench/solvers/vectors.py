@@ -33,3 +33,31 @@ def dot(u, v):
     for p in range(u.size):
         s += u[p] * v[p]
     return s
+
+
+@njit(**INLINE)
+def fill(dst, value):
+    """dst := value everywhere."""
+    for p in range(dst.size):
+        dst[p] = value
+
+
+@njit(**INLINE)
+def add(dst, src):
+    """dst += src."""
+    for p in range(dst.size):
+        dst[p] += src[p]
+
+
+@njit(**INLINE)
+def axpy(dst, a, src):
+    """dst += a·src (the product rounded first, as numpy's ``dst += a * src`` does)."""
+    for p in range(dst.size):
+        dst[p] += a * src[p]
+
+
+@njit(**INLINE)
+def divide(dst, s):
+    """dst /= s (numpy's division: no exception at s = 0)."""
+    for p in range(dst.size):
+        dst[p] /= s
