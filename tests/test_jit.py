@@ -150,6 +150,29 @@ def test_a_first_order_run_compiles_no_stiff_solver_and_no_hessian(tmp_path):
     assert out == "['success', 'success'] [0, 0, 0, 0, 0, 0, 0]"
 
 
+def test_the_bdf_step_compiles_no_shape_mismatch_message_of_its_own(tmp_path):
+    # numba compiles a formatted shape-mismatch error for every slice assignment and in-place array
+    # expression (seconds of a first run); the BDF path writes them as sadbench.solvers.vectors loops, so the
+    # only such message left is the one inside numpy's own np.linalg.solve (Anderson's small system)
+    out = _fresh_process(tmp_path, """
+        from numba.core import event
+        stack, requesters = [], set()
+        class Requesters(event.Listener):
+            def on_start(self, ev):
+                fn = ev.data["dispatcher"].py_func
+                if "raise_with_shape_context" in fn.__qualname__:
+                    requesters.add(stack[-1])
+                stack.append(fn.__module__ + "." + fn.__qualname__)
+            def on_end(self, ev):
+                stack.pop()
+        event.register("numba:compile", Requesters())
+        from sadbench.solvers import bdf
+        bdf.bdf_attempt.ready()
+        print(len(bdf.bdf_attempt.overloads), sorted(requesters))
+        """)
+    assert out == "1 ['numba.np.linalg._system_copy_in_b_impl.<locals>.oneD_impl']"
+
+
 def test_a_helper_process_compiles_into_the_cache_this_process_loads(tmp_path):
     out = _fresh_process(tmp_path, """
         import sadbench.jit as jit
