@@ -9,20 +9,18 @@ its own; the reference (BDF at rtol 1e-11, cross-checked at every decade against
 exact Hessian at rtol 1e-11, both recorded with it; cached in ``--cache``); then each integrator
 ``--repeats`` times, best wall time kept. L and ||θ|| are compared with the reference at t = 1e-2, 1e-1,
 ..., horizon: "5 digits" means a relative difference below 5e-6 at every decade. The problem builders
-here are shared by compare_scipy.py and work_precision.py.
+here are shared by work_precision.py; the scipy runner is asv_bench.peers's, shared with side_by_side.py.
 """
 
 import argparse
-import contextlib
 import time
 from pathlib import Path
 
 import numpy as np
-from scipy.integrate import solve_ivp
+from asv_bench.peers import decades, solve_with_scipy
 
 import sadbench
 from sadbench.accuracy import Reference, reference
-from sadbench.solvers.blas import one_blas_thread
 
 CASES = {
     # name: (widths, default activation, horizon)
@@ -48,50 +46,6 @@ def problem(case, activation=None):
     return net, np.array(X), np.array(Y), net.init(seed=0, scheme="xavier_uniform", gain=1.0, bias=0.0), horizon
 
 
-def decades(horizon):
-    return 10.0 ** np.arange(-2, round(np.log10(horizon)) + 1)
-
-
-class OutOfTime(Exception):
-    pass
-
-
-def scipy_run(net, X, Y, theta0, horizon, method, exact_jac, cap, rtol=1e-8, atol=1e-11, one_thread=True):
-    """solve_ivp with sadbench's compiled gradient as ``fun`` (and the exact Hessian as ``jac``, or finite
-    differences without), saving at the decades; stopped after ``cap`` seconds. ``one_thread``: one OpenBLAS
-    thread, as sadbench's runs (else OpenBLAS's default). Returns (wall, result or None, counts of
-    gradients, Jacobians and the time reached)."""
-    rhs, _, hessian = net.kernels("mse").functions
-    widths, bias, work = net.problem_arrays(X, 1)
-    prob = (X, Y, widths, bias, work[0])
-    P = net.num_params
-    counts = {"fun": 0, "jac": 0, "t": 0.0}
-    start = time.perf_counter()
-
-    def fun(t, theta):
-        counts["fun"] += 1
-        counts["t"] = t
-        if time.perf_counter() - start > cap:
-            raise OutOfTime
-        out = np.empty(P)
-        rhs(prob, np.ascontiguousarray(theta), out)
-        return out
-
-    def jac(t, theta):
-        counts["jac"] += 1
-        H = np.empty((P, P))
-        hessian(prob, np.ascontiguousarray(theta), H)
-        return -H
-
-    try:
-        with one_blas_thread() if one_thread else contextlib.nullcontext():
-            result = solve_ivp(fun, (0.0, horizon), theta0, method=method, t_eval=decades(horizon), rtol=rtol,
-                               atol=atol, jac=jac if exact_jac else None)
-    except OutOfTime:
-        result = None
-    return time.perf_counter() - start, result, counts
-
-
 def scipy_agreement(net, X, Y, result, ref, horizon):
     """Largest relative difference of L and ||θ|| of a solve_ivp result (at the decades) from ``ref``."""
     losses = np.array([net.loss_and_grad(theta, X, Y)[0] for theta in result.y.T])
@@ -112,8 +66,8 @@ def cached_reference(case, activation, cache):
     start = time.perf_counter()
     ref = reference(net, theta0, X, Y, t_end=horizon, **REFERENCE)
     print(f"reference ({REFERENCE}) computed in {time.perf_counter() - start:.1f} s")
-    wall, result, _ = scipy_run(net, X, Y, theta0, horizon, CROSS_CHECK["method"], True, np.inf,
-                                CROSS_CHECK["rtol"], CROSS_CHECK["atol"])
+    wall, result, _ = solve_with_scipy(net, X, Y, theta0, horizon, CROSS_CHECK["method"], np.inf,
+                                       CROSS_CHECK["rtol"], CROSS_CHECK["atol"])
     diff_loss, diff_norm = scipy_agreement(net, X, Y, result, ref, horizon)
     print(f"cross-check: scipy {CROSS_CHECK} with the exact Hessian in {wall:.1f} s, {result.nfev} gradients: "
           f"max rel diff L {diff_loss:.1e}, ||θ|| {diff_norm:.1e} at the decades")

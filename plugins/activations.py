@@ -1,4 +1,4 @@
-"""Built-in activations with exact first and second derivatives (SCIENCE.md §2 for the SAD class).
+"""Built-in activations with exact first and second derivatives (docs/science.md §2 for the SAD class).
 
 Every function is written with :mod:`sadbench.model.vmath` (no libm calls, no branches), so the kernels' loops over
 a layer vectorise; σ, σ′ and σ″ of one activation share their expensive parts (one exponential, one erfc)

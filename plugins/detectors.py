@@ -1,4 +1,4 @@
-"""Built-in detectors: what a trajectory's saved series says about its fate (SCIENCE.md §2, §4, §5).
+"""Built-in detectors: what a trajectory's saved series says about its fate (docs/science.md §2, §4, §5).
 
 Each detector returns a :class:`~sadbench.Finding` with its evidence numbers: a decided label when its rule
 holds, "undecided" with the reason when its question is open at this horizon, "info" for evidence only, or

@@ -1,4 +1,4 @@
-"""Built-in losses (SCIENCE.md §1): L = (1/n) Σ_i Σ_j loss(z_ij, y_ij).
+"""Built-in losses (docs/science.md §1): L = (1/n) Σ_i Σ_j loss(z_ij, y_ij).
 
 Written with :mod:`sadbench.model.vmath`, so the kernels' loop over the outputs vectorises, and stable for margins
 of either sign (softplus for the logistic loss, σ′ as e/(1+e)²).

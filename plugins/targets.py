@@ -1,4 +1,4 @@
-"""Built-in data sets (targets): the SAD paper's polynomials (SCIENCE.md §3), teacher networks, separable
+"""Built-in data sets (targets): the SAD paper's polynomials (docs/science.md §3), teacher networks, separable
 classification data, and explicit data from files or inline lists."""
 
 import ast

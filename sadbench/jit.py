@@ -177,8 +177,10 @@ class CachedDispatcher(CPUDispatcher):
             return self
         with _READY:  # threads may need it at once: the others wait until it is there
             helper = _HELPERS.pop(self, None)
-            if helper is not None:
-                helper.wait()
+            if helper is not None:  # the wait is this process's compile time: a compile event says so
+                with event.trigger_event("numba:compile", data={"dispatcher": self, "args": self._declared,
+                                                                "return_type": None}):
+                    helper.wait()
             if self._declared is not None:
                 self._compile_now(self._declared)
                 if self._closed:

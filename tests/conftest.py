@@ -19,7 +19,7 @@ TESTS_DIR = Path(__file__).resolve().parent
 PLUGIN_FILE = TESTS_DIR / "plugin_files" / "cubic_plugin.py"
 THIRDPARTY_DIR = TESTS_DIR / "thirdparty"
 
-#: The built-in integrators and their nominal orders (SCIENCE.md / plugins/integrators.py docs).
+#: The built-in integrators and their nominal orders (docs/science.md §5; plugins/integrators.py).
 BUILTIN_ORDERS = {"euler": 1, "heun": 2, "bosh3": 3, "rk4": 4, "dopri5": 5}
 
 

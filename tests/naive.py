@@ -1,6 +1,6 @@
 """Slow, obviously correct numpy oracles for the sadbench kernels (STYLE.md: stumpy's ``tests/naive.py``).
 
-Written from SCIENCE.md §1, not from the kernels in ``sadbench/model/``: whole-batch matrix products, one explicit
+Written from docs/science.md §1, not from the kernels in ``sadbench/model/``: whole-batch matrix products, one explicit
 numpy formula per activation and its derivative, one per loss and its derivative in the network output z, and
 textbook backpropagation. Flat layout: for each layer W (out × in, row-major), then b (out) if ``bias``.
 """

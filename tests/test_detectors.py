@@ -1,4 +1,4 @@
-"""Every built-in detector on synthetic trajectories whose fate is known (SCIENCE.md §2, §4, §5).
+"""Every built-in detector on synthetic trajectories whose fate is known (docs/science.md §2, §4, §5).
 
 The series are written down in closed form (power-law and logarithmic growth, exponential convergence, a
 saddle passage built from the energy identity, plateaus), so each test states the answer it expects and the
@@ -44,7 +44,7 @@ def verdict(trace, detectors=ALL):
 # Closed-form trajectories ------------------------------------------------------------------------------
 
 def sad_toy(horizon, C=0.4):
-    """The SAD toy's slow manifold (SCIENCE.md §4): ||θ|| ≈ 1/w, w = (24C(t+1))^(-1/6), L = C w⁴."""
+    """The SAD toy's slow manifold (docs/science.md §4): ||θ|| ≈ 1/w, w = (24C(t+1))^(-1/6), L = C w⁴."""
     t = times(horizon)
     w = (24 * C * (t + 1)) ** (-1 / 6)
     loss = C * w**4

@@ -133,7 +133,7 @@ def test_unflatten_is_the_flat_layout(widths, bias):
     np.testing.assert_array_equal(naive.flatten(layers), theta)
 
 
-# Hand-computed values of SCIENCE.md §1's definitions for z = a·x + b with θ = (a, b) = (1, 0),
+# Hand-computed values of docs/science.md §1's definitions for z = a·x + b with θ = (a, b) = (1, 0),
 # x = (1, 2): outputs z = (1, 2).
 HAND_CASES = {
     # mean of (z − y)², no ½; y = (0, 0): L = (1 + 4)/2, ∂a = mean 2·z·x = (2 + 8)/2, ∂b = mean 2·z = 3.

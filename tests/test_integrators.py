@@ -1,7 +1,7 @@
 """The integrators and the compiled driver, measured against independent references.
 
 References: an extended-precision (``np.longdouble``) classical RK4 solution built on the numpy oracle
-(tests/naive.py), scipy's ``solve_ivp``, and exact identities of gradient flows (SCIENCE.md §2, §4).
+(tests/naive.py), scipy's ``solve_ivp``, and exact identities of gradient flows (docs/science.md §2, §4).
 """
 
 import os
@@ -131,7 +131,7 @@ def test_energy_identity_and_monotone_loss():
 
 def test_label_noise_shift():
     """Duplicating every point with labels y ± δ adds δ² to the mse loss and leaves ∇L, hence the flow,
-    unchanged (SCIENCE.md §2)."""
+    unchanged (docs/science.md §2)."""
     net = small_net()
     delta = 0.3
     Xd = np.concatenate([X3, X3])
@@ -209,7 +209,7 @@ def test_unknown_integrator_is_named():
         sadbench.integrate(small_net(), THETA0, X3, Y3, integrator="dopri", t_end=1.0)
 
 
-# The two-parameter SAD toy (SCIENCE.md §4): N(x) = v·tanh(w x), θ = (w, v), data (1, 1), (2, 2); the mse
+# The two-parameter SAD toy (docs/science.md §4): N(x) = v·tanh(w x), θ = (w, v), data (1, 1), (2, 2); the mse
 # mean over n = 2 points is the toy's ½Σr².
 TOY_X = np.array([[1.0], [2.0]])
 TOY_THETA0 = np.array([0.5, 0.5])

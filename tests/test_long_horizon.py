@@ -157,7 +157,7 @@ def test_step_sizes_grow_with_t_up_to_the_horizon(tanh_x2):
 
 
 def test_tanh_x2_to_1e8_agrees_with_scipy_lsoda(tanh_x2):
-    """SCIENCE.md §5: LSODA with the exact Hessian at rtol 1e-11 as reference; BDF at rtol 1e-8 must agree
+    """docs/science.md §5: LSODA with the exact Hessian at rtol 1e-11 as reference; BDF at rtol 1e-8 must agree
     to 5 significant digits in L and ||θ|| at every decade up to t = 1e8."""
     net, X, Y, theta0 = tanh_x2
     decades = 10.0 ** np.arange(-2, 9)

@@ -298,6 +298,37 @@ def test_bdf_survives_the_step_clipped_to_a_save_time():
     assert abs(sol.loss_final - ref.loss_final) <= 3e-5 * ref.loss_final
 
 
+def test_a_step_that_rounds_onto_a_save_time_lands_there():
+    """Held-out "odd tanh 1-5-1 on 2x²−1", seed 11, BDF at t = 2.5e13: a step of 1e9 fell short of the save
+    time by more than 1e-12 of the gap, so it was no hit, yet by less than half an ulp of t (0.0039), so
+    t + h rounded onto the save time. The next attempt then had size 0, and the step control's
+    proposal/h_try raised ZeroDivisionError out of the compiled loop. The driver's decisions replayed with
+    control's own functions (BDF proposing its step) over such steps: each lands on the save time or ends
+    strictly before it, and the next attempt is a step forward that the control can judge."""
+    from sadbench.solvers import codes
+    from sadbench.solvers.control import judge_attempt, next_attempt
+
+    settings = np.zeros(codes.SETTINGS_SIZE)
+    settings[[codes.DT_MAX, codes.SAFETY, codes.FACTOR_MIN, codes.FACTOR_MAX]] = np.inf, 0.9, 0.2, 10.0
+    settings[[codes.ERROR_ORDER, codes.ORDER, codes.CONTROL]] = 5.0, 5.0, 1.0
+    rng = np.random.default_rng(0)
+    rounded_onto = 0
+    for _ in range(2000):
+        t = 10.0 ** rng.uniform(12.0, 14.0)
+        t_save = t + t * 10.0 ** rng.uniform(-8.0, -4.5)  # a gap whose 1e-12 is below t's ulp
+        remaining = t_save - t
+        h = remaining - rng.uniform(1e-12 * remaining, 2.0 * np.spacing(t_save))
+        rounded_onto += h < remaining * (1.0 - 1e-12) and t + h >= t_save
+        h_try, hit, t_new = next_attempt(t, h, t_save)
+        assert 0.0 < h_try <= remaining and (t_new == t_save if hit else t_new < t_save), (t, h, t_save)
+        judge_attempt(0.5, 1.0, h, h_try, hit, t, 1e-4, 0.0, h_try, settings)
+        if not hit:
+            h_try, hit, _ = next_attempt(t_new, h, t_save)
+            assert h_try > 0.0 and hit
+            judge_attempt(0.5, 1.0, h, h_try, hit, t_new, 1e-4, 0.0, h_try, settings)
+    assert rounded_onto > 100  # the regime of the bug: no hit by the relative margin, t + h rounds onto t_save
+
+
 
 @pytest.fixture(scope="module")
 def tanh_x2_late():

@@ -36,6 +36,29 @@ def test_compile_clock_counts_compilation_once_and_only_compilation():
     assert again.seconds == 0.0
 
 
+def test_waiting_for_a_helper_compilation_counts_as_compile_time(tmp_path, monkeypatch):
+    """A first run compiles stiff steps in a helper process (sadbench.jit.compile_elsewhere); the time this
+    process waits for it is compile time, not run time."""
+    monkeypatch.setenv("NUMBA_CACHE_DIR", str(tmp_path))
+    from sadbench import jit
+
+    @jit.compiled("float64(float64)")
+    def twice(x):
+        return 2.0 * x
+
+    class SlowHelper:  # stands in for the helper process: done after a second
+        def wait(self):
+            time.sleep(1.0)
+
+    monkeypatch.setitem(jit._HELPERS, twice, SlowHelper())
+    with CompileClock() as clock:
+        start = time.perf_counter()
+        twice.ready()
+        elapsed = time.perf_counter() - start
+    assert twice(1.5) == 3.0
+    assert 1.0 <= clock.seconds <= elapsed
+
+
 def test_timed_runs_a_warm_up_then_the_repeats():
     calls = []
 

@@ -13,6 +13,7 @@ Problems (``PROBLEMS``): SAD 1D (GELU 1-10-20-10-1, P = 461, 64 uniform points) 
 classes below run them to shorter ones (``ASV_HORIZON``), so that a commit's benchmarks stay minutes long.
 """
 
+import contextlib
 import math
 import multiprocessing
 import time
@@ -89,14 +90,16 @@ def run_sadbench(name, horizon, integrator):
             "status": sol.status}
 
 
-def run_scipy(name, horizon, method, cap):
-    """scipy's ``solve_ivp`` with sadbench's compiled −∇L and exact −∇²L, one OpenBLAS thread (as sadbench);
-    stopped after ``cap`` seconds."""
+def solve_with_scipy(net, X, Y, theta0, horizon, method, cap, rtol=RTOL, atol=ATOL, exact_jac=True,
+                     one_thread=True):
+    """scipy's ``solve_ivp`` with sadbench's compiled −∇L as ``fun`` and its exact −∇²L as ``jac`` (finite
+    differences with ``exact_jac`` false), saving at the decades; one OpenBLAS thread, as sadbench's runs
+    (``one_thread`` false: OpenBLAS's default); stopped after ``cap`` seconds. Returns (wall, result or None
+    when stopped, counts of gradients and Jacobians and the time reached)."""
     from scipy.integrate import solve_ivp
 
     from sadbench.solvers.blas import one_blas_thread
 
-    net, X, Y, theta0 = problem(name)
     rhs, _, hessian = net.kernels("mse").functions
     widths, bias, work = net.problem_arrays(X, 1)
     prob = (X, Y, widths, bias, work[0])
@@ -120,13 +123,21 @@ def run_scipy(name, horizon, method, cap):
         return -H
 
     try:
-        with one_blas_thread():
-            result = solve_ivp(fun, (0.0, horizon), theta0, method=method, t_eval=decades(horizon), rtol=RTOL,
-                               atol=ATOL, jac=jac)
+        with one_blas_thread() if one_thread else contextlib.nullcontext():
+            result = solve_ivp(fun, (0.0, horizon), theta0, method=method, t_eval=decades(horizon), rtol=rtol,
+                               atol=atol, jac=jac if exact_jac else None)
     except OutOfTime:
-        return {"wall": time.perf_counter() - start, "grads": counts["fun"], "jacobians": counts["jac"],
+        result = None
+    return time.perf_counter() - start, result, counts
+
+
+def run_scipy(name, horizon, method, cap):
+    """One PROBLEMS entry on scipy's ``method`` (:func:`solve_with_scipy`)."""
+    net, X, Y, theta0 = problem(name)
+    wall, result, counts = solve_with_scipy(net, X, Y, theta0, horizon, method, cap)
+    if result is None:
+        return {"wall": wall, "grads": counts["fun"], "jacobians": counts["jac"],
                 "status": f"stopped at t = {counts['t']:.3g} after {cap:g} s"}
-    wall = time.perf_counter() - start
     loss = net.loss_and_grad(np.ascontiguousarray(result.y.T), X, Y)[0]
     return {"wall": wall, "grads": int(result.nfev), "jacobians": int(result.njev), "loss": loss,
             "norm": np.linalg.norm(result.y, axis=0), "status": "success" if result.success else result.message}

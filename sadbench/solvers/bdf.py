@@ -228,7 +228,9 @@ def _newton(functions, prob, y, c, psi, jac, scale, tol, d, dy, f, space, differ
         rate = dy_norm / dy_norm_old if dy_norm_old > 0.0 else -1.0
         # scipy's test predicts the remaining iterations from a linear rate: right for simplified Newton,
         # too pessimistic for Newton–Krylov, which converges quadratically and only has to contract.
-        too_slow = space.size == 0 and rate ** (NEWTON_MAXITER - k) / (1.0 - rate) * dy_norm > tol
+        # (only for 0 ≤ rate < 1: at rounding level two corrections can have exactly equal norms, rate = 1)
+        too_slow = (space.size == 0 and 0.0 <= rate < 1.0
+                    and rate ** (NEWTON_MAXITER - k) / (1.0 - rate) * dy_norm > tol)
         if rate >= 0.0 and (rate >= 1.0 or too_slow):
             return False, k + 1, hvps, False
         add(y, dy)

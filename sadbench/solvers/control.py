@@ -69,9 +69,12 @@ def out_of_steps(n_steps, n_rejected, step_base, settings):
 @compiled()
 def next_attempt(t, h, t_save):
     """(h_try, hit, t_new): the step to try from t, which is h unless h reaches (within rounding) the next
-    save time, where it lands exactly (``hit``); t_new is the time the step ends at if accepted."""
+    save time, where it lands exactly (``hit``); t_new is the time the step ends at if accepted. A step whose
+    end t + h rounds to the save time or past it lands there too: at large t the relative margin is below
+    t's rounding, and a step that reached t_save without hitting it would leave the next one of size 0 (or
+    negative)."""
     remaining = t_save - t
-    hit = h >= remaining * (1.0 - 1e-12)
+    hit = h >= remaining * (1.0 - 1e-12) or t + h >= t_save
     if hit:
         return remaining, True, t_save
     return h, False, t + h

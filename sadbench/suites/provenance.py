@@ -20,7 +20,7 @@ from sadbench.plugins import ENTRY_POINT_GROUP
 from sadbench.specs import SPEC_TYPES
 from sadbench.suites.inputs import case_files, file_digest
 
-#: The kernels compute in float64 (SCIENCE.md §1) unless a case asks for ``precision: float32``; a case
+#: The kernels compute in float64 (docs/science.md §1) unless a case asks for ``precision: float32``; a case
 #: computed in another type is another result.
 DTYPE = "float64"
 _FILE_SOURCE = "file "

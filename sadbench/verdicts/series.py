@@ -1,6 +1,6 @@
 """A trajectory's saved series read on a log-time axis: the numbers the built-in detectors decide on.
 
-Gradient flows of network losses change on every time scale at once (SCIENCE.md §3, §5), so everything here
+Gradient flows of network losses change on every time scale at once (docs/science.md §3, §5), so everything here
 is measured per decade of t: log-log slopes, values interpolated in ln t, increments over equal log-steps.
 All of it is cheap numpy on the saved points; nothing here evaluates the network.
 """
