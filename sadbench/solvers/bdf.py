@@ -359,7 +359,6 @@ def bdf_attempt(functions, prob, params, t, y, f, h, y_new, f_new, work, rtol, a
         work[H_D] = h
         work[N_EQUAL] = 0.0
 
-
     # Predict, then correct with simplified Newton; a stale Jacobian that fails is re-evaluated once.
     fill(psi, 0.0)
     copy(y_new, D[0])
