@@ -15,20 +15,12 @@ import numpy as np
 
 from sadbench.jit import compiled
 from sadbench.solvers import jacobian
-from sadbench.solvers.vectors import add, copy, fill
+from sadbench.solvers.vectors import add, copy, fill, scaled_norm
 
 
 @compiled()
 def history_size(P, depth):
     return (2 * depth + 2) * P
-
-
-@compiled()
-def _norm(v, scale):
-    s = 0.0
-    for p in range(v.size):
-        s += (v[p] / scale[p]) ** 2
-    return math.sqrt(s / v.size)
 
 
 @compiled()
@@ -91,7 +83,7 @@ correction settles the stiff directions, where it is damped). Returns (converged
         # The test is scipy's on the simplified-Newton corrections g: their ratio is the rate the mixing
         # achieves (for a linear problem, that of GMRES's residuals, which never grows), and
         # rate/(1 − rate)·||g|| bounds what is left after the step.
-        g_norm = _norm(g, scale)
+        g_norm = scaled_norm(g, scale)
         rate = g_norm / g_norm_old if g_norm_old > 0.0 else -1.0
         if not math.isfinite(g_norm) or (k >= 2 and rate >= 1.0):
             return False, k + 1

@@ -49,7 +49,7 @@ from sadbench.solvers import krylov
 from sadbench.solvers import lanczos
 from sadbench.solvers import products
 from sadbench import signatures as sig
-from sadbench.solvers.vectors import add, axpy, copy, copy_rows, fill
+from sadbench.solvers.vectors import add, axpy, copy, copy_rows, fill, scaled_norm
 from sadbench.specs import Integrator
 
 
@@ -183,14 +183,6 @@ def _rescale(D, D_tmp, order, factor):
 
 
 @compiled()
-def _norm(v, scale):
-    s = 0.0
-    for p in range(v.size):
-        s += (v[p] / scale[p]) ** 2
-    return math.sqrt(s / v.size)
-
-
-@compiled()
 def _newton(functions, prob, y, c, psi, jac, scale, tol, d, dy, f, space, difference, floor, eta):
     """Newton for y = y_pred + d, d = c·f(y) − ψ (scipy's ``solve_bdf_system``); y starts at the prediction
     and ends at the solution. Simplified Newton with the stored Jacobian when ``space`` is empty, else
@@ -220,7 +212,7 @@ def _newton(functions, prob, y, c, psi, jac, scale, tol, d, dy, f, space, differ
                 return False, k + 1, hvps, True
         elif not jacobian.solve(jac, c, f, dy):
             return False, k + 1, hvps, False
-        dy_norm = _norm(dy, scale)
+        dy_norm = scaled_norm(dy, scale)
         if at_noise:
             add(y, dy)
             add(d, dy)
@@ -420,7 +412,7 @@ def bdf_attempt(functions, prob, params, t, y, f, h, y_new, f_new, work, rtol, a
     safety = 0.9 * (2 * NEWTON_MAXITER + 1) / (2 * NEWTON_MAXITER + min(n_iter, NEWTON_MAXITER))
     for p in range(P):
         scale[p] = atol + rtol * abs(y_new[p]) + noise
-    err = error_const[order] * _norm(d, scale)
+    err = error_const[order] * scaled_norm(d, scale)
     # The step is complete even when the error test fails, so that a fixed-step driver can take it; the
     # driver's moving on to a new t is what commits it.
     loss_new = functions[0](prob, y_new, f_new)
@@ -438,14 +430,14 @@ def bdf_attempt(functions, prob, params, t, y, f, h, y_new, f_new, work, rtol, a
         if order > min_order:
             for p in range(P):
                 spare[p] = D[order, p] + d[p]
-            err_m = error_const[order - 1] * _norm(spare, scale)
+            err_m = error_const[order - 1] * scaled_norm(spare, scale)
             factor_m = max(err_m, 1e-10) ** (-1.0 / order)
             if factor_m > best:
                 best, best_order = factor_m, order - 1
         if order < max_order:
             for p in range(P):
                 spare[p] = d[p] - D[order + 1, p]
-            err_p = error_const[order + 1] * _norm(spare, scale)
+            err_p = error_const[order + 1] * scaled_norm(spare, scale)
             factor_p = max(err_p, 1e-10) ** (-1.0 / (order + 2))
             if factor_p > best:
                 best, best_order = factor_p, order + 1

@@ -5,6 +5,8 @@ message, whose string formatting costs seconds of compilation in the first run o
 compiles a caller, for nothing the solvers need (their shapes match by construction).
 """
 
+import math
+
 from numba import njit
 
 #: Small helpers, inlined into their callers (LLVM alwaysinline).
@@ -61,3 +63,12 @@ def divide(dst, s):
     """dst /= s (numpy's division: no exception at s = 0)."""
     for p in range(dst.size):
         dst[p] /= s
+
+
+@njit(**INLINE)
+def scaled_norm(v, scale):
+    """RMS of v / scale: the norm Newton's corrections and BDF's error are measured in."""
+    s = 0.0
+    for p in range(v.size):
+        s += (v[p] / scale[p]) ** 2
+    return math.sqrt(s / v.size)
