@@ -118,9 +118,9 @@ def pass_loop(which, X, Y, widths, bias, work, theta, grad, fdf, terms, reps, W,
         elif which == 5:
             fdf(z, a, g)
         elif which == 6:
-            blocks.matmul(W, A, Z, 2, b_values)
+            blocks.matmul(W, A, Z, False, 2, b_values)
         elif which == 7:
-            blocks.matmul_t(W, D, back, 1)
+            blocks.matmul(W, D, back, True, 1, b_values)
         else:
             blocks.outer_acc(D, A, G, sums)
 

@@ -122,7 +122,7 @@ def test_nonfinite_parameters_give_a_nonfinite_loss_and_gradient(bad):
     assert not np.all(np.isfinite(g))
 
 
-@pytest.mark.parametrize("name", ["matmul", "matmul_t", "outer_acc"])
+@pytest.mark.parametrize("name", ["matmul", "outer_acc"])
 def test_dense_building_blocks_are_vector_code(name):
     fn = getattr(blocks, name)
     fresh = njit(fn.signatures[0], **precision.KERNEL)(fn.py_func)  # numba cannot inspect code from its cache

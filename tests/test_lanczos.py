@@ -15,6 +15,7 @@ import sadbench
 from sadbench import signatures as sig
 from sadbench.solvers import bdf, jacobian, lanczos, products
 from sadbench.solvers.bdf import BDF
+from test_stiff import flow_for_scipy
 
 WIDTHS, ACT = [1, 4, 4, 1], "tanh"  # P = 33: small enough for a dense finite-difference Hessian
 
@@ -173,20 +174,7 @@ def gelu_radau():
     X, Y = sadbench.get_registry().get("target", "polynomial")(seed=1, preset="sad1d", n=32, sampling="uniform")
     X, Y = np.array(X), np.array(Y)
     theta0 = net.init(seed=1, scheme="xavier_uniform", bias=0.0)
-    rhs, _, hessian = net.kernels("mse").functions
-    widths, bias, work = net.problem_arrays(X, 1)
-    prob = (X, Y, widths, bias, work[0])
-
-    def fun(t, theta):
-        out = np.empty(theta.size)
-        rhs(prob, np.ascontiguousarray(theta), out)
-        return out
-
-    def jac(t, theta):
-        H = np.empty((theta.size, theta.size))
-        hessian(prob, np.ascontiguousarray(theta), H)
-        return -H
-
+    fun, jac = flow_for_scipy(net, X, Y)
     t = 10.0 ** np.arange(-1, 5)
     ref = solve_ivp(fun, (0, t[-1]), theta0, method="Radau", t_eval=t, rtol=1e-12, atol=1e-14, jac=jac)
     assert ref.success

@@ -92,11 +92,37 @@ def _w(M, j, m, transpose):
     return M[m, j] if transpose else M[j, m]
 
 
-@njit(**SPLICED)
-def _matmul(M, src, dst, transpose, init, values):
-    """dst (+)= M·src (M is (rows(dst), rows(src))) or Mᵀ·src (M is (rows(src), rows(dst))), as axpy updates
-    of whole rows in blocks of four destination by four source rows. ``init``: 0 adds to dst, 1 overwrites
-    it, 2 overwrites it with values[j] + (M·src)[j] (a bias)."""
+def _matmul_signature(w):
+    return types.void(w.mat, w.mat, w.mat, types.boolean, INT, w.vec)
+
+
+def _outer_acc_signature(w):
+    return types.void(w.mat, w.mat, w.mat, w.vec)
+
+
+_SIGNATURES = (_matmul_signature, _outer_acc_signature)
+
+
+def products_type(w):
+    """The type of the (matmul, outer_acc) tuple of first-class functions the passes receive."""
+    return types.Tuple(tuple(types.FunctionType(signature(w)) for signature in _SIGNATURES))
+
+
+def products(precision):
+    """(matmul, outer_acc) of a working precision as first-class function constants: the passes
+    call them through their addresses, so that their code is optimised once, not again inside every pass
+    that would link it in (backward and the R-operator pass spent most of their compile time there)."""
+    w = WORKING[precision]
+    return tuple(first_class(fn, signature(w)) for fn, signature in zip((matmul, outer_acc), _SIGNATURES))
+
+
+@passes(_matmul_signature)
+def matmul(M, src, dst, transpose, init, values):
+    """dst (+)= M·src (M is (rows(dst), rows(src))) or, with ``transpose``, Mᵀ·src (M is (rows(src),
+    rows(dst))), as axpy updates of whole rows in blocks of four destination by four source rows. ``init``: 0
+    adds to dst, 1 overwrites it, 2 overwrites it with values[j] + (M·src)[j] (a bias; ``values`` is not read
+    otherwise). One compiled kernel for both: the orientation only changes the sixteen scalar loads of a
+    block's weights, and compiling the blocked loops twice cost about 3 s of every first run."""
     n_src = src.shape[0]
     n_dst = dst.shape[0]
     j = 0
@@ -133,46 +159,6 @@ def _matmul(M, src, dst, transpose, init, values):
             fresh = False
             m += 1
         j += 1
-
-
-def _matmul_signature(w):
-    return types.void(w.mat, w.mat, w.mat, INT, w.vec)
-
-
-def _matmul_t_signature(w):
-    return types.void(w.mat, w.mat, w.mat, INT)
-
-
-def _outer_acc_signature(w):
-    return types.void(w.mat, w.mat, w.mat, w.vec)
-
-
-_SIGNATURES = (_matmul_signature, _matmul_t_signature, _outer_acc_signature)
-
-
-def products_type(w):
-    """The type of the (matmul, matmul_t, outer_acc) tuple of first-class functions the passes receive."""
-    return types.Tuple(tuple(types.FunctionType(signature(w)) for signature in _SIGNATURES))
-
-
-def products(precision):
-    """(matmul, matmul_t, outer_acc) of a working precision as first-class function constants: the passes
-    call them through their addresses, so that their code is optimised once, not again inside every pass
-    that would link it in (backward and the R-operator pass spent most of their compile time there)."""
-    w = WORKING[precision]
-    return tuple(first_class(fn, signature(w)) for fn, signature in zip((matmul, matmul_t, outer_acc), _SIGNATURES))
-
-
-@passes(_matmul_signature)
-def matmul(M, src, dst, init, values):
-    """dst (+)= M·src, M (rows(dst), rows(src)); ``init`` as for :func:`_matmul`."""
-    _matmul(M, src, dst, False, init, values)
-
-
-@passes(_matmul_t_signature)
-def matmul_t(M, src, dst, init):
-    """dst (+)= Mᵀ·src, M (rows(src), rows(dst)); ``init`` 0 adds, 1 overwrites."""
-    _matmul(M, src, dst, True, init, M[0])
 
 
 @njit(**INLINE)

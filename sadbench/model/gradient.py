@@ -84,7 +84,7 @@ def propagate(theta, widths, bias, work, n, c, fdf, products):
         fan_out = widths[l + 1]
         W, pb = weights(theta, widths, bias, l)
         Z = view(work, z0 + row * c, fan_out, c)
-        matmul(W, src, Z, 2 if bias else 1, theta[pb : pb + fan_out])
+        matmul(W, src, Z, False, 2 if bias else 1, theta[pb : pb + fan_out])
         if l < n_layers - 1:
             fdf(flat(work, z0 + row * c, fan_out, c), flat(work, a0 + row * c, fan_out, c),
                 flat(work, g0 + row * c, fan_out, c))
@@ -113,7 +113,7 @@ def loss_terms(widths, work, n, c, scale, terms, second):
 def backward(theta, widths, bias, work, n, c, grad, weight_grads, products):
     """Given δ of the output layer, fill every layer's δ for a chunk and, if ``weight_grads``, add the chunk's
     ∇W, ∇b into ``grad``."""
-    _, matmul_t, outer_acc = products
+    matmul, outer_acc = products
     x0, _, _, a0, g0, d0, _, _, _, _, _, _, _, _, _ = layout(widths, n)
     n_layers = widths.size - 1
     row = row_offset(widths, n_layers)
@@ -126,7 +126,7 @@ def backward(theta, widths, bias, work, n, c, grad, weight_grads, products):
             outer_acc(delta, view(work, x0 if l == 0 else a0 + (row - fan_in) * c, fan_in, c), gW,
                       grad[pb : pb + (fan_out if bias else 0)])
         if l > 0:
-            matmul_t(W, delta, view(work, d0 + (row - fan_in) * c, fan_in, c), 1)
+            matmul(W, delta, view(work, d0 + (row - fan_in) * c, fan_in, c), True, 1, W[0])
             pf = flat(work, d0 + (row - fan_in) * c, fan_in, c)
             gf = flat(work, g0 + (row - fan_in) * c, fan_in, c)
             for i in range(pf.size):

@@ -40,7 +40,7 @@ def prepare(prob, start, c, theta, fdf, d2, terms, chunk, products):
     """For a chunk: forward and backward passes (sign +1, δ only), S = (Wᵀδ)⊙σ″(Z) and ℓ''/n. Returns the
     chunk's Σ ℓ."""
     load, forward, loss, back = chunk
-    matmul_t = products[1]
+    matmul = products[0]
     X, Y, widths, bias, work = prob
     n = X.shape[0]
     n_layers = widths.size - 1
@@ -53,7 +53,7 @@ def prepare(prob, start, c, theta, fdf, d2, terms, chunk, products):
     for l in range(1, n_layers):  # S of hidden layer l: the weights l (0-based) read it
         w = widths[l]
         W, _ = weights(theta, widths, bias, l)
-        matmul_t(W, view(work, d0 + (row + w) * c, widths[l + 1], c), view(work, s0 + row * c, w, c), 1)
+        matmul(W, view(work, d0 + (row + w) * c, widths[l + 1], c), view(work, s0 + row * c, w, c), True, 1, W[0])
         d2(flat(work, z0 + row * c, w, c), flat(work, s0 + row * c, w, c))
         row += w
     return total
@@ -64,7 +64,7 @@ def r_pass(theta, v, widths, bias, work, n, c, out, first, unit_row, unit_col, p
     """Add a chunk's part of ∇²L·v to ``out``, after ``prepare``. ``v`` is zero in the layers before
     ``first``. With ``unit_row`` ≥ 0, v is the unit vector of weight (unit_row, unit_col) of layer ``first``
     (of its bias when ``unit_col`` < 0) and ``v`` itself is not read."""
-    matmul, matmul_t, outer_acc = products
+    matmul, outer_acc = products
     x0, _, _, a0, g0, d0, s0, rz0, ra0, rd0, l20, _, _, _, C = layout(widths, n)
     n_layers = widths.size - 1
     unit = unit_row >= 0
@@ -91,9 +91,9 @@ def r_pass(theta, v, widths, bias, work, n, c, out, first, unit_row, unit_col, p
                         target[i] = 1.0
         else:
             V, pc = weights(v, widths, bias, l)
-            matmul(V, A_in, RZ, 2 if bias else 1, v[pc : pc + fan_out])
+            matmul(V, A_in, RZ, False, 2 if bias else 1, v[pc : pc + fan_out])
         if l > first:
-            matmul(W, view(work, ra0 + (row - fan_in) * c, fan_in, c), RZ, 1 if unit else 0, v)
+            matmul(W, view(work, ra0 + (row - fan_in) * c, fan_in, c), RZ, False, 1 if unit else 0, v)
         if l < n_layers - 1:
             rzf = flat(work, rz0 + row * c, fan_out, c)
             raf = flat(work, ra0 + row * c, fan_out, c)
@@ -123,7 +123,7 @@ def r_pass(theta, v, widths, bias, work, n, c, out, first, unit_row, unit_col, p
         if l > 0:
             other = 0 if use_second else max_w * C
             rprev = view(work, rd0 + other, fan_in, c)
-            matmul_t(W, rdelta, rprev, 1)
+            matmul(W, rdelta, rprev, True, 1, W[0])
             if l >= first:
                 if unit:
                     if l == first and unit_col >= 0:
@@ -133,7 +133,7 @@ def r_pass(theta, v, widths, bias, work, n, c, out, first, unit_row, unit_col, p
                             target[i] += source[i]
                 else:
                     V, _ = weights(v, widths, bias, l)
-                    matmul_t(V, delta, rprev, 0)
+                    matmul(V, delta, rprev, True, 0, V[0])
             start = row - fan_in
             rpf = flat(work, rd0 + other, fan_in, c)
             gf = flat(work, g0 + start * c, fan_in, c)

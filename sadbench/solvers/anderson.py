@@ -15,7 +15,7 @@ import numpy as np
 
 from sadbench.jit import compiled
 from sadbench.solvers import jacobian
-from sadbench.solvers.vectors import add, copy, fill, scaled_norm
+from sadbench.solvers.vectors import add, copy, dot, fill, scaled_norm
 
 
 @compiled()
@@ -29,6 +29,52 @@ def rms(v):
     for p in range(v.size):
         s += v[p] * v[p]
     return math.sqrt(s / v.size)
+
+
+@compiled()
+def _mixing(dG, g, stored):
+    """γ = argmin ||g − ΔG γ|| over the first ``stored`` rows of ΔG: the normal equations, scaled to unit
+    diagonal (plus 1e-12 for rank-deficient histories), by Gaussian elimination with partial pivoting. Loops
+    rather than ``np.linalg.solve`` and array expressions: the system is at most ``depth`` square, and those
+    compiled with their shape checks and LAPACK wrappers cost seconds of every first run."""
+    n = stored
+    A = np.zeros((n, n))
+    rhs = np.zeros(n)
+    diag = np.zeros(n)
+    for i in range(n):
+        rhs[i] = dot(dG[i], g)
+        for j in range(i + 1):
+            A[i, j] = dot(dG[i], dG[j])
+            A[j, i] = A[i, j]
+    for i in range(n):
+        diag[i] = math.sqrt(max(A[i, i], 1e-300))
+    for i in range(n):
+        rhs[i] /= diag[i]
+        for j in range(n):
+            A[i, j] = A[i, j] / (diag[i] * diag[j]) + (1e-12 if i == j else 0.0)
+    for k in range(n):
+        pivot = k
+        for i in range(k + 1, n):
+            if abs(A[i, k]) > abs(A[pivot, k]):
+                pivot = i
+        if pivot != k:
+            for j in range(n):
+                A[k, j], A[pivot, j] = A[pivot, j], A[k, j]
+            rhs[k], rhs[pivot] = rhs[pivot], rhs[k]
+        for i in range(k + 1, n):
+            factor = A[i, k] / A[k, k]
+            for j in range(k, n):
+                A[i, j] -= factor * A[k, j]
+            rhs[i] -= factor * rhs[k]
+    gamma = np.zeros(n)
+    for i in range(n - 1, -1, -1):
+        s = rhs[i]
+        for j in range(i + 1, n):
+            s -= A[i, j] * gamma[j]
+        gamma[i] = s / A[i, i]
+    for i in range(n):
+        gamma[i] /= diag[i]
+    return gamma
 
 
 @compiled()
@@ -65,17 +111,7 @@ correction settles the stiff directions, where it is damped). Returns (converged
             for p in range(P):
                 dG[slot, p] = g[p] - g_old[p]
             stored = min(stored + 1, depth)
-            # γ = argmin ||g − ΔG γ||: normal equations of a few columns, scaled to unit diagonal
-            A = np.zeros((stored, stored))
-            rhs = np.zeros(stored)
-            for i in range(stored):
-                rhs[i] = np.dot(dG[i], g)
-                for j in range(i + 1):
-                    A[i, j] = np.dot(dG[i], dG[j])
-                    A[j, i] = A[i, j]
-            diag = np.sqrt(np.maximum(np.diag(A), 1e-300))
-            A = A / np.outer(diag, diag) + 1e-12 * np.eye(stored)
-            gamma = np.linalg.solve(A, rhs / diag) / diag
+            gamma = _mixing(dG, g, stored)
             for i in range(stored):
                 for p in range(P):
                     step[p] -= gamma[i] * (dX[i, p] + dG[i, p])
