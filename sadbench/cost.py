@@ -115,9 +115,10 @@ def _duration(seconds):
 
 def describe(estimate):
     """One line for ``sadbench validate``."""
+    uncovered = (f"not estimated: {len(estimate.not_estimated)} cases whose integrator is not "
+                 f"{' or '.join(STIFF)} or whose loss is not mse")
+    if not estimate.runs:
+        return f"estimated cost (docs/cost-model.md): {uncovered}"
     text = (f"estimated cost (docs/cost-model.md): {_duration(estimate.seconds)} CPU for {estimate.runs} runs, "
             f"about {_duration(estimate.wall)} on {estimate.cores} cores")
-    if estimate.not_estimated:
-        text += (f"; not estimated: {len(estimate.not_estimated)} cases with explicit integrators or "
-                 "losses other than mse")
-    return text
+    return f"{text}; {uncovered}" if estimate.not_estimated else text

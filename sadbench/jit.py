@@ -32,6 +32,11 @@ from pathlib import Path
 
 import numba
 import numpy as np
+
+try:
+    import fcntl
+except ImportError:  # Windows: no lock, a function may compile in two processes at once
+    fcntl = None
 from numba import njit
 from numba.core import event, sigutils
 from numba.core.extending import _Intrinsic
@@ -171,16 +176,11 @@ class CachedDispatcher(CPUDispatcher):
         return key in self._cache._cache_file._load_index()
 
     def ready(self):
-        """Compile (or load from the cache) the declared signature now; a no-op once done. When a helper
-        process is compiling it (:func:`compile_elsewhere`), wait for it and load its result."""
+        """Compile (or load from the cache) the declared signature now; a no-op once done. When another
+        process is compiling it (a helper of :func:`compile_elsewhere`), wait for it and load its result."""
         if self._declared is None:
             return self
         with _READY:  # threads may need it at once: the others wait until it is there
-            helper = _HELPERS.pop(self, None)
-            if helper is not None:  # the wait is this process's compile time: a compile event says so
-                with event.trigger_event("numba:compile", data={"dispatcher": self, "args": self._declared,
-                                                                "return_type": None}):
-                    helper.wait()
             if self._declared is not None:
                 self._compile_now(self._declared)
                 if self._closed:
@@ -205,7 +205,8 @@ class CachedDispatcher(CPUDispatcher):
         existing = self.overloads.get(tuple(args))
         if existing is not None:  # numba refuses even an existing one once compilation is disabled
             return existing.entry_point
-        return super().compile(sig)
+        with compiling_alone(self, sig):  # numba looks in the cache first: another process may have filled it
+            return super().compile(sig)
 
     def _compile_for_args(self, *args, **kws):
         if self._declared is None:
@@ -225,6 +226,47 @@ class CachedDispatcher(CPUDispatcher):
     def signatures(self):
         self.ready()
         return super().signatures
+
+
+_HELD = threading.local()  # the lock files this thread holds (a nested compile must not wait for itself)
+
+
+@contextmanager
+def compiling_alone(dispatcher, sig=None):
+    """Hold ``dispatcher``'s compile lock, a file beside its cache index locked across processes, so that a
+    function compiles in one process at a time: a first run compiles in two (:func:`compile_elsewhere`), and
+    one that needs a function the other is compiling waits for it and then loads it from the cache instead
+    of compiling it again. The wait is this process's compile time: a compile event says so. Re-entrant;
+    without ``fcntl`` (Windows) or a writable cache folder there is no lock."""
+    try:
+        path = dispatcher._cache._cache_file._index_path + ".lock"
+    except AttributeError:  # no disk cache
+        path = None
+    held = getattr(_HELD, "paths", None)
+    if held is None:
+        held = _HELD.paths = set()
+    if fcntl is None or path is None or path in held:
+        yield
+        return
+    try:
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        lock = open(path, "a+b")
+    except OSError:
+        yield
+        return
+    with lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:  # another process is compiling it
+            with event.trigger_event("numba:compile", data={"dispatcher": dispatcher, "args": sig,
+                                                            "return_type": None}):
+                fcntl.flock(lock, fcntl.LOCK_EX)
+        held.add(path)
+        try:
+            yield
+        finally:
+            held.discard(path)
+            fcntl.flock(lock, fcntl.LOCK_UN)
 
 
 def compiled(signature=None, closed=True, **options):
@@ -259,10 +301,12 @@ _HELPERS = {}  # dispatcher -> the helper process compiling it
 
 
 def compile_elsewhere(*dispatchers):
-    """Compile ``dispatchers`` (:func:`compiled` functions with a declared signature) in a helper process
-    while this one goes on, into the shared disk cache: a first run then compiles on two cores. When this
-    process needs one of them, it waits for the helper and loads the function from the cache. Nothing
-    happens for those cached already (every run after the first), or on a single CPU."""
+    """Compile ``dispatchers`` (:func:`compiled` functions with a declared signature), in this order, in a
+    helper process while this one goes on, into the shared disk cache: a first run then compiles on two
+    cores. When this process needs one of them it waits for the helper if the helper is compiling it, loads
+    it if the helper is done, and compiles it itself if the helper has not come to it yet (each function
+    compiles once: :func:`compiling_alone`). Nothing happens for those cached already (every run after the
+    first), or on a single CPU."""
     todo = [d for d in dispatchers if isinstance(d, CachedDispatcher) and d not in _HELPERS and not d.cached()]
     if not todo or (os.cpu_count() or 1) < 2:
         return

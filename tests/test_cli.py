@@ -86,7 +86,8 @@ def test_validate_and_list(tmp_path):
     result = invoke("validate", TINY)
     lines = result.stdout.splitlines()
     assert lines[0] == f"{TINY}: ok; cases: 2; runs (cases × seeds): 4"
-    assert lines[1].endswith("not estimated: 2 cases with explicit integrators or losses other than mse")
+    assert lines[1] == ("estimated cost (docs/cost-model.md): not estimated: 2 cases whose integrator is not "
+                        "bdf or auto or whose loss is not mse")
     assert lines[2].split()[:3] == ["case", "data", "floor"] and [line.split()[0] for line in lines[4:]] == ["toy", "line"]
     listing = invoke("list", TINY).stdout.splitlines()
     assert listing[0].split()[:3] == ["case_id", "label", "activation"]

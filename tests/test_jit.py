@@ -179,13 +179,37 @@ def test_a_helper_process_compiles_into_the_cache_this_process_loads(tmp_path):
         from sadbench.solvers import rk
         jit.compile_elsewhere(rk.rk_attempt)
         helper = jit._HELPERS[rk.rk_attempt]
-        rk.rk_attempt.ready()  # waits for the helper, then loads its result
+        helper.wait()
+        rk.rk_attempt.ready()  # the helper is done: loaded from the cache
         print(helper.returncode, dict(rk.rk_attempt.stats.cache_hits).popitem()[1],
               sum(rk.rk_attempt.stats.cache_misses.values()), rk.rk_attempt.cached())
+        jit._HELPERS.clear()
         jit.compile_elsewhere(rk.rk_attempt)  # cached now: no helper
         print(rk.rk_attempt in jit._HELPERS)
         """)
     assert out.splitlines() == ["0 1 0 True", "False"]
+
+
+def test_a_function_another_process_is_compiling_is_waited_for_and_loaded(tmp_path):
+    """Two processes that need one function compile it once: the second waits for the first's compile lock
+    and then loads the function from the cache."""
+    out = _fresh_process(tmp_path, """
+        import subprocess, sys, time
+        import sadbench.jit as jit
+        from sadbench.solvers import rk
+        child = ("import time; from sadbench.solvers import rk; start = time.perf_counter(); rk.rk_attempt.ready(); "
+                 "print(round(time.perf_counter() - start, 1), sum(rk.rk_attempt.stats.cache_misses.values()), "
+                 "sum(rk.rk_attempt.stats.cache_hits.values()))")
+        with jit.compiling_alone(rk.rk_attempt):  # as a helper compiling it would
+            waiting = subprocess.Popen([sys.executable, "-c", child], stdout=subprocess.PIPE, text=True)
+            time.sleep(2.0)
+            rk.rk_attempt.ready()  # the lock is re-entrant: this process compiles it
+        print(sum(rk.rk_attempt.stats.cache_misses.values()))
+        print(waiting.communicate()[0].strip())
+        """)
+    compiled_here, waited = out.splitlines()
+    seconds, misses, hits = waited.split()
+    assert compiled_here == "1" and (misses, hits) == ("0", "1") and float(seconds) >= 1.0
 
 
 def _running(pid):

@@ -96,13 +96,11 @@ class RunState:
 
 
 def compile_ahead(*methods):
-    """On a first run (nothing cached yet), compile the methods' steps in a helper process while this one
-    compiles the gradient (:func:`sadbench.jit.compile_elsewhere`): a stiff step is the largest piece of code
-    a run compiles; beside explicit ones, the driver loop goes to the helper too."""
-    steps = [method.attempt for method in methods]
-    if not all(method.stiff for method in methods):
-        steps.append(driver.integrate_members)
-    compile_elsewhere(*steps)
+    """On a first run (nothing cached yet), compile the methods' steps and then the driver loop in a helper
+    process while this one compiles the gradient (:func:`sadbench.jit.compile_elsewhere`); whichever process
+    comes to the driver first compiles it, so a light step leaves it to the helper and a heavy one (BDF's)
+    to this process."""
+    compile_elsewhere(*(method.attempt for method in methods), driver.integrate_members)
 
 
 def run_chunks(state, method, functions, X, Y, widths, bias, work, max_wall, stoppers, traces):
