@@ -15,7 +15,7 @@ import numpy as np
 
 from sadbench.jit import compiled
 from sadbench.solvers import jacobian
-from sadbench.solvers.vectors import add, copy, dot, fill, scaled_norm
+from sadbench.solvers.vectors import add, back_substitute, copy, dot, fill, scaled_norm
 
 
 @compiled()
@@ -66,12 +66,7 @@ def _mixing(dG, g, stored):
             for j in range(k, n):
                 A[i, j] -= factor * A[k, j]
             rhs[i] -= factor * rhs[k]
-    gamma = np.zeros(n)
-    for i in range(n - 1, -1, -1):
-        s = rhs[i]
-        for j in range(i + 1, n):
-            s -= A[i, j] * gamma[j]
-        gamma[i] = s / A[i, i]
+    gamma = back_substitute(A, rhs, n)
     for i in range(n):
         gamma[i] /= diag[i]
     return gamma

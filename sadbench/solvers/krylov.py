@@ -15,7 +15,7 @@ import numpy as np
 from sadbench.jit import compiled
 from sadbench.solvers import jacobian
 from sadbench.solvers import products
-from sadbench.solvers.vectors import axpy, divide, dot
+from sadbench.solvers.vectors import axpy, back_substitute, divide, dot
 
 
 @compiled()
@@ -90,12 +90,7 @@ def gmres(functions, prob, y, difference, c, jac, r, x, space, m, eta):
         k = j + 1
         if abs(g[j + 1]) <= eta * r_norm:
             break
-    coefficients = np.zeros(k)
-    for i in range(k - 1, -1, -1):
-        s = g[i]
-        for l in range(i + 1, k):
-            s -= Hm[i, l] * coefficients[l]
-        coefficients[i] = s / Hm[i, i]
+    coefficients = back_substitute(Hm, g, k)
     for i in range(k):
         axpy(x, coefficients[i], Z[i])
     return abs(g[k]) <= eta * r_norm, used

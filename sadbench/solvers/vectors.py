@@ -7,6 +7,7 @@ compiles a caller, for nothing the solvers need (their shapes match by construct
 
 import math
 
+import numpy as np
 from numba import njit
 
 #: Small helpers, inlined into their callers (LLVM alwaysinline).
@@ -72,3 +73,15 @@ def scaled_norm(v, scale):
     for p in range(v.size):
         s += (v[p] / scale[p]) ** 2
     return math.sqrt(s / v.size)
+
+
+@njit(**INLINE)
+def back_substitute(U, b, n):
+    """x with U[:n, :n]·x = b[:n], U upper triangular (GMRES's least squares, Anderson's eliminated system)."""
+    x = np.zeros(n)
+    for i in range(n - 1, -1, -1):
+        s = b[i]
+        for j in range(i + 1, n):
+            s -= U[i, j] * x[j]
+        x[i] = s / U[i, i]
+    return x
