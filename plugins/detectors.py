@@ -46,8 +46,8 @@ class NonFinite:
                                floats(status=trace.status, loss=loss[k], rise=rise[k], loss0=loss[0]),
                                reason=f"L rose by {rise[k]:.3g} at t = {trace.t[k]:.4g}: not a gradient flow "
                                       "(step size too large for the method?)")
-        if trace.status in ("max_steps", "wall_time"):
-            return undecided("nonfinite", trace, {"status": trace.status},
+        if trace.status in ("max_steps", "wall_time"):  # named for what it is: nothing went non-finite
+            return undecided("budget", trace, {"status": trace.status},
                               f"{STATUS_MESSAGES[trace.status]} (t = {trace.t_final:.4g})")
         return None
 

@@ -32,16 +32,16 @@ from pathlib import Path
 
 import numba
 import numpy as np
-
-try:
-    import fcntl
-except ImportError:  # Windows: no lock, a function may compile in two processes at once
-    fcntl = None
 from numba import njit
 from numba.core import event, sigutils
 from numba.core.extending import _Intrinsic
 from numba.core.registry import CPUDispatcher
 from numba.core.types import CompileResultWAP
+
+try:
+    import fcntl
+except ImportError:  # Windows: no lock, a function may compile in two processes at once
+    fcntl = None
 
 
 def global_names(py_func):
@@ -297,7 +297,7 @@ def first_class(dispatcher, signature=None):
     return CompileResultWAP(dispatcher.overloads[args])
 
 
-_HELPERS = {}  # dispatcher -> the helper process compiling it
+_HELPERS = {}  # dispatcher -> the helper process started to compile it
 
 
 def compile_elsewhere(*dispatchers):

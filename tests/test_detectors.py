@@ -322,7 +322,7 @@ def test_a_step_budget_cut_is_reported_but_leaves_the_evidence_standing():
     assert NonFinite().assess(cut).label == "undecided"
     assert verdict(cut).label == "diverging"
     short = make_trace(trace.t[:20], trace.loss[:20], trace.norm[:20], trace.grad_norm[:20], status="max_steps")
-    assert "max_steps" in verdict(short).reason
+    assert "budget: step budget (max_steps)" in verdict(short).reason  # not under "nonfinite"
 
 
 # Helpers --------------------------------------------------------------------------------------------------
