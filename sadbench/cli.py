@@ -230,7 +230,10 @@ def export_command(results, fmt, table, out):
 @click.option("--rtol", default=1e-6, show_default=True, type=click.FloatRange(min=0),
               help="List cases whose L* or final L changed by more than this relative amount.")
 @click.option("--only-changed", is_flag=True, help="Leave out the speed rows that did not change significantly.")
-def compare_command(before, after, factor, rtol, only_changed):
+@click.option("--match", type=click.Choice(["settings", "label"]), default="settings", show_default=True,
+              help="Pair cases by their settings (one suite run by two versions) or by label (one suite run "
+                   "under two settings, e.g. --set integrator.name=...; the settings that differ are listed).")
+def compare_command(before, after, factor, rtol, only_changed, match):
     """Compare two results files (BEFORE, AFTER): verdict changes, L* and error changes, speed ratios.
 
     Exits with status 1 when AFTER has a regression (a verdict lost or wrong, a failure, an error beyond
@@ -240,7 +243,7 @@ def compare_command(before, after, factor, rtol, only_changed):
     for path in (before, after):
         if not Path(path).is_file():
             raise UserError(f"no results file at {path}")
-    comparison = compare(before, after, factor=factor, rtol=rtol)
+    comparison = compare(before, after, factor=factor, rtol=rtol, match=match)
     click.echo(text(comparison, only_changed))
     if comparison.regressions:
         sys.exit(1)

@@ -152,3 +152,23 @@ def test_results_dir_can_name_the_commit(tmp_path):
     assert result.exit_code == 0, result.output
     folder = git["commit"][:12] + ("-dirty" if git["dirty"] else "")
     assert (tmp_path / folder / "tiny.sqlite").is_file()
+
+
+TINY = Path(__file__).resolve().parent / "suites" / "tiny.yaml"
+
+
+def test_one_suite_under_two_settings_is_compared_by_label(tmp_path):
+    """--set integrator.rtol=... changes the toy's settings (the line sets its own integrator) but not its
+    label: by settings the toy does not pair up, by label it does, and the settings that differ are listed."""
+    a = run_suite(load_suite(TINY), tmp_path / "a").path
+    b = run_suite(load_suite(TINY, overrides=["integrator.rtol=1e-10"]), tmp_path / "b").path
+    by_settings = compare(a, b)
+    assert [row[4] for row in by_settings.speeds] == ["line"]
+    assert by_settings.only_a == by_settings.only_b == ["toy"] and by_settings.settings == []
+    by_label = compare(a, b, match="label")
+    assert by_label.only_a == by_label.only_b == [] and len(by_label.speeds) == 2
+    assert by_label.settings == ["integrator.rtol: 1e-08 -> 1e-10"]
+    assert by_label.regressions == [] and by_label.verdicts == []  # the toy converges at either tolerance
+    result = invoke(a, b, "--match", "label")
+    assert result.exit_code == 0, result.output
+    assert "settings that differ between the matched cases:\n  integrator.rtol: 1e-08 -> 1e-10" in result.stdout

@@ -1,7 +1,9 @@
 """``sadbench compare A B``: two results files side by side, with an exit status that can gate CI.
 
 Cases are matched by their settings (params without the label), not by their store ids, which also hash
-the sadbench version: a case run by two versions or two commits is the same case. For each matched case:
+the sadbench version: a case run by two versions or two commits is the same case. With ``match="label"``
+they are matched by label instead, to compare one suite run under two settings (``sadbench run --set
+integrator.name=...``), and the settings that differ are listed. For each matched case:
 
 - **verdicts**, member by member (by seed). A change is a *regression* when B is wrong against the case's
   ``expect`` and A was not, when A had decided (converged, diverging, directional) and B says something else
@@ -36,6 +38,31 @@ def settings_key(params):
     return json.dumps({k: v for k, v in params.items() if k != "label"}, sort_keys=True, default=str)
 
 
+def label_key(params):
+    return params["label"]
+
+
+MATCHES = {"settings": settings_key, "label": label_key}
+
+
+def _flat(params, prefix=""):
+    """{dotted key: value} of nested params, the label left out."""
+    flat = {}
+    for key, value in params.items():
+        if isinstance(value, dict):
+            flat.update(_flat(value, f"{prefix}{key}."))
+        elif f"{prefix}{key}" != "label":
+            flat[f"{prefix}{key}"] = value
+    return flat
+
+
+def settings_changes(a, b):
+    """"key: A -> B" for every setting that differs between two cases' params."""
+    fa, fb = _flat(a), _flat(b)
+    return [f"{key}: {fa.get(key, '(unset)')} -> {fb.get(key, '(unset)')}" for key in sorted(fa.keys() | fb.keys())
+            if fa.get(key) != fb.get(key)]
+
+
 @dataclass
 class Side:
     """One results file read for comparison: cases by settings key, members by (key, seed), errors by key."""
@@ -57,11 +84,11 @@ class Side:
         return f"{self.path}: {len(self.cases)} cases, sadbench {', '.join(versions) or '?'}{at}"
 
 
-def read_side(path):
+def read_side(path, key=settings_key):
     with open_results(path) as store:
         cases = {}
         for case in sorted(store.cases(), key=lambda c: c["finished_at"] or ""):
-            cases[settings_key(case["params"])] = case  # the latest of cases run by several versions
+            cases[key(case["params"])] = case  # the latest of cases run by several versions
         chosen = {case["case_id"] for case in cases.values()}
         members = {}
         for member in store.members():
@@ -144,6 +171,7 @@ class Comparison:
     verdicts: list = field(default_factory=list)  # [label, seed, before, after, expect, kind]
     numbers: list = field(default_factory=list)  # [label, L* change, L change, error A, error B, mark]
     speeds: list = field(default_factory=list)  # [median A, median B, ratio, mark, label, repeats]
+    settings: list = field(default_factory=list)  # "key: A -> B" of the cases matched by label
     only_a: list = field(default_factory=list)
     only_b: list = field(default_factory=list)
     regressions: list = field(default_factory=list)
@@ -154,9 +182,12 @@ def _fmt(seconds):
     return "n/a" if seconds != seconds else f"{seconds * 1e3:.3g}ms" if seconds < 1 else f"{seconds:.3g}s"
 
 
-def compare(path_a, path_b, factor=1.1, rtol=1e-6):
-    """The :class:`Comparison` of the results files ``path_a`` (before) and ``path_b`` (after)."""
-    a, b = read_side(path_a), read_side(path_b)
+def compare(path_a, path_b, factor=1.1, rtol=1e-6, match="settings"):
+    """The :class:`Comparison` of the results files ``path_a`` (before) and ``path_b`` (after), their cases
+    paired by ``match`` ("settings" or "label")."""
+    if match not in MATCHES:
+        raise ValueError(f"match must be one of {', '.join(MATCHES)}, got {match!r}")
+    a, b = read_side(path_a, MATCHES[match]), read_side(path_b, MATCHES[match])
     out = Comparison(a, b, rtol)
     out.only_a = [a.cases[k]["label"] for k in a.cases if k not in b.cases]
     out.only_b = [b.cases[k]["label"] for k in b.cases if k not in a.cases]
@@ -165,6 +196,8 @@ def compare(path_a, path_b, factor=1.1, rtol=1e-6):
         if cb is None:
             continue
         label = cb["label"]
+        out.settings += [change for change in settings_changes(ca["params"], cb["params"])
+                         if change not in out.settings]
         if (ca["error"] is None) != (cb["error"] is None):
             kind = "regression" if cb["error"] is not None else "improvement"
             (out.regressions if kind == "regression" else out.improvements).append(f"{label}: case {kind}: "
@@ -225,6 +258,8 @@ def text(comparison, only_changed=False):
     """The comparison as the terminal shows it: sides, speed table, verdict and number changes, summary."""
     c = comparison
     lines = [f"A (before): {c.a.describe()}", f"B (after):  {c.b.describe()}", ""]
+    if c.settings:
+        lines += ["settings that differ between the matched cases:", *(f"  {change}" for change in c.settings), ""]
     speeds = [row for row in c.speeds if row[3] in ("+", "-")] if only_changed else c.speeds
     if speeds:
         lines += [render(["before", "after", "ratio", "", "case", "repeats A/B"], speeds), ""]
