@@ -311,7 +311,11 @@ def compile_elsewhere(*dispatchers):
     if not todo or (os.cpu_count() or 1) < 2:
         return
     names = [(d.py_func.__module__, d.py_func.__qualname__) for d in todo]
-    code = f"from sadbench.jit import _compile_named; _compile_named({names!r}, {os.getpid()})"
+    # this process's sys.path, so that the helper compiles the very files this process runs: as `python -c`
+    # it would otherwise look in its working folder first, where a source checkout shadows an installed
+    # sadbench (the quick start runs from the checkout) and its cache would go unused
+    code = (f"import sys; sys.path[:] = {sys.path!r}; from sadbench.jit import _compile_named; "
+            f"_compile_named({names!r}, {os.getpid()})")
     helper = subprocess.Popen([sys.executable, "-c", code], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                               stderr=subprocess.DEVNULL)
     for dispatcher in todo:

@@ -190,6 +190,29 @@ def test_a_helper_process_compiles_into_the_cache_this_process_loads(tmp_path):
     assert out.splitlines() == ["0 1 0 True", "False"]
 
 
+def test_the_helper_compiles_the_sadbench_this_process_runs_not_one_in_its_working_folder(tmp_path):
+    """`sadbench run` from a source checkout with sadbench installed: the helper, started in the same folder,
+    must import the installed package this process runs, not the checkout's copy, or its cache goes unused."""
+    shadow = tmp_path / "work" / "sadbench"
+    shadow.mkdir(parents=True)
+    (shadow / "__init__.py").write_text("raise ImportError('the copy in the working folder')\n")
+    script = tmp_path / "parent.py"
+    script.write_text(textwrap.dedent("""
+        import sadbench.jit as jit
+        from sadbench.solvers import rk
+        jit.compile_elsewhere(rk.rk_attempt)
+        jit._HELPERS[rk.rk_attempt].wait()
+        rk.rk_attempt.ready()
+        print(sum(rk.rk_attempt.stats.cache_hits.values()), sum(rk.rk_attempt.stats.cache_misses.values()))
+        """))
+    env = dict(os.environ, NUMBA_CACHE_DIR=str(tmp_path / "cache"))
+    env.pop("PYTHONPATH", None)
+    result = subprocess.run([sys.executable, str(script)], cwd=tmp_path / "work", env=env, capture_output=True,
+                            text=True, timeout=900)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["1", "0"]  # loaded what the helper compiled
+
+
 def test_a_function_another_process_is_compiling_is_waited_for_and_loaded(tmp_path):
     """Two processes that need one function compile it once: the second waits for the first's compile lock
     and then loads the function from the cache."""
