@@ -241,3 +241,15 @@ def test_results_page_compare_and_exports(results_page):
     members = res.members()
     assert len(lines) == len(members) and list(json.loads(lines[0])) == list(members.columns)
     assert lines[0] in commands  # head -n 1 printed it
+
+
+def test_the_readme_python_example_runs_and_its_verdict_is_the_one_it_describes():
+    """README.md's Python API block, run as it stands: the flow it integrates is decided diverging on the
+    grounds the text after it gives (Thm 3.4's premises)."""
+    readme = (TESTS_DIR.parent / "README.md").read_text()
+    block = readme.split("## Python API", 1)[1].split("```python\n", 1)[1].split("```", 1)[0]
+    namespace = {}
+    exec(compile(block, "README.md", "exec"), namespace)
+    verdict = namespace["sol"].verdict
+    assert verdict.label == "diverging" and "Thm 3.4" in verdict.reason
+    assert 1e7 <= verdict.time <= 1e8  # "at t ≈ 6e7"
