@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 
 from sadbench.report.analysis import Results as _Analysis, work_precision
 from sadbench.report.table import render
+from sadbench.results.frames import flatten
 from sadbench.suites.store import open_results
 
 DECIDED = ("converged", "diverging", "directional")
@@ -45,20 +46,11 @@ def label_key(params):
 MATCHES = {"settings": settings_key, "label": label_key}
 
 
-def _flat(params, prefix=""):
-    """{dotted key: value} of nested params, the label left out."""
-    flat = {}
-    for key, value in params.items():
-        if isinstance(value, dict):
-            flat.update(_flat(value, f"{prefix}{key}."))
-        elif f"{prefix}{key}" != "label":
-            flat[f"{prefix}{key}"] = value
-    return flat
-
-
 def settings_changes(a, b):
-    """"key: A -> B" for every setting that differs between two cases' params."""
-    fa, fb = _flat(a), _flat(b)
+    """"key: A -> B" for every setting (dotted key, the label left out) that differs between two cases' params."""
+    fa, fb = flatten(a), flatten(b)
+    fa.pop("label", None)
+    fb.pop("label", None)
     return [f"{key}: {fa.get(key, '(unset)')} -> {fb.get(key, '(unset)')}" for key in sorted(fa.keys() | fb.keys())
             if fa.get(key) != fb.get(key)]
 
